@@ -1,0 +1,1 @@
+"""The write side: corpus markdown -> chunks -> embeddings -> Chroma (see `ingest.pipeline`)."""
