@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from tests.openai_server import openai_server  # noqa: F401
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
