@@ -1,0 +1,266 @@
+"""Hybrid retrieval: BM25 over canonical terms + dense vectors from Chroma, fused per entry.
+
+Signals, each computed per *entry* (users want the question that answers them, not a loose chunk):
+- `head`: BM25 over the entry's question, aliases, tags and key points (how people ask);
+- `body`: BM25 over the answer text (what the entry explains);
+- `dense`: best cosine similarity among the entry's chunks in Chroma (typo- and paraphrase-
+  tolerant with the hashing embedder; semantic with a neural one);
+- `exact`: the query *is* one of the entry's phrasings (after removing case, width, punctuation).
+BM25 scores are divided by the best score for the query, so they share the 0-1 scale of cosine
+similarity; the fused score is a weighted sum. Weights come from the dev split of `eval/data` (see
+`python -m eval retrieval --tune`); the values below are the measured optimum, written here.
+
+Abstention ("nothing relevant") needs an absolute signal, which max-normalised scores are not:
+`coverage` is the share of the query's IDF mass that the best entry contains (terms unknown to
+the corpus count at full IDF). Off-topic queries ("红烧肉怎么做") and topics the corpus lacks
+("Mamba 的原理") cover little. Threshold measured on the dev split's unanswerable queries.
+
+BM25 is ours (an inverted index, so query cost grows with matching postings rather than corpus
+size); its scores are tested equal to `rank_bm25.BM25Okapi`, whose formula and IDF floor it keeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from tutor.corpus import Corpus, Entry, load_corpus
+from tutor.settings import Settings, get_settings
+from tutor.text import GLOSSARY_PATH, STOPWORDS, compact, tokenize
+
+log = logging.getLogger(__name__)
+
+# Fusion weights and abstention threshold: measured on eval/data dev split (see module docstring).
+WEIGHTS = {"head": 0.45, "body": 0.30, "dense": 0.25}
+EXACT_BONUS = 1.0
+CONTAINED_BONUS = 0.3
+MIN_COVERAGE = 0.5
+DENSE_CANDIDATES = 40
+
+
+class BM25:
+    """Okapi BM25 with rank_bm25's IDF (negative IDFs floored at epsilon x mean IDF)."""
+
+    def __init__(self, docs: list[list[str]], k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25):
+        self.k1, self.b = k1, b
+        self.n = len(docs)
+        self.doc_len = np.array([len(d) for d in docs], dtype=np.float64)
+        self.avgdl = float(self.doc_len.mean()) if self.n else 0.0
+        self.postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for i, doc in enumerate(docs):
+            for term, tf in Counter(doc).items():
+                self.postings[term].append((i, tf))
+        idf = {t: math.log(self.n - len(p) + 0.5) - math.log(len(p) + 0.5) for t, p in self.postings.items()}
+        floor = epsilon * (sum(idf.values()) / len(idf)) if idf else 0.0
+        self.idf = {t: (v if v >= 0 else floor) for t, v in idf.items()}
+        self._norm = self.k1 * (1 - self.b + self.b * self.doc_len / self.avgdl) if self.n else self.doc_len
+
+    def scores(self, query: list[str]) -> np.ndarray:
+        out = np.zeros(self.n)
+        for term in query:
+            plist = self.postings.get(term)
+            if not plist:
+                continue
+            idx = np.fromiter((p[0] for p in plist), dtype=np.int64, count=len(plist))
+            tf = np.fromiter((p[1] for p in plist), dtype=np.float64, count=len(plist))
+            out[idx] += self.idf[term] * tf * (self.k1 + 1) / (tf + self._norm[idx])
+        return out
+
+
+@dataclass
+class Hit:
+    entry: Entry
+    score: float
+    signals: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        e = self.entry
+        return {"id": e.id, "title": e.question, "path": e.path, "citation": e.citation,
+                "score": round(self.score, 4), "signals": {k: round(v, 4) for k, v in self.signals.items()}}
+
+
+@dataclass
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    relevant: bool
+    coverage: float
+
+    def to_dict(self) -> dict:
+        return {"query": self.query, "relevant": self.relevant, "coverage": round(self.coverage, 4),
+                "results": [h.to_dict() for h in self.hits]}
+
+
+def _tokenizer_version() -> str:
+    h = hashlib.sha1(GLOSSARY_PATH.read_bytes())
+    h.update(" ".join(sorted(STOPWORDS)).encode())
+    return h.hexdigest()[:10]
+
+
+class HybridIndex:
+    """Everything a query needs, built once per process from the corpus and the vector store."""
+
+    def __init__(self, corpus: Corpus, collection=None, embedder=None, cache_dir: Path | None = None):
+        self.corpus = corpus
+        self.entries = corpus.entries
+        self.collection = collection
+        self.embedder = embedder
+        heads, bodies = self._tokens(cache_dir)
+        self.head = BM25(heads)
+        self.body = BM25(bodies)
+        self._doc_terms = [set(h) | set(b) for h, b in zip(heads, bodies)]
+        df = Counter(t for terms in self._doc_terms for t in terms)
+        n = max(len(self.entries), 1)
+        self._cov_idf = {t: math.log(1 + n / c) for t, c in df.items()}
+        self._cov_unknown = math.log(1 + n / 0.5)
+        self._pos = {e.id: i for i, e in enumerate(self.entries)}
+        self._phrasings: dict[str, int] = {}
+        for i, e in enumerate(self.entries):
+            for text in (e.question, *e.aliases):
+                self._phrasings.setdefault(compact(text), i)
+
+    def _tokens(self, cache_dir: Path | None):
+        """Tokenised head/body documents, cached on disk by entry content hash."""
+        cache_file = cache_dir / f"tokens-{_tokenizer_version()}.json" if cache_dir else None
+        cache: dict = {}
+        if cache_file and cache_file.exists():
+            try:
+                cache = json.loads(cache_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                cache = {}
+        heads, bodies, fresh, dirty = [], [], {}, False
+        for e in self.entries:
+            key = e.content_hash()
+            if key in cache:
+                head, body = cache[key]
+            else:
+                head = tokenize(" ".join([e.question, *e.aliases, *e.aliases, " ".join(e.tags), *e.key_points]))
+                body = tokenize(e.answer)
+                dirty = True
+            fresh[key] = [head, body]
+            heads.append(head)
+            bodies.append(body)
+        if cache_file and (dirty or len(fresh) != len(cache)):
+            try:
+                cache_file.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache_file.with_suffix(".tmp")
+                tmp.write_text(json.dumps(fresh, ensure_ascii=False), encoding="utf-8")
+                tmp.replace(cache_file)
+            except OSError as exc:
+                log.warning("could not write token cache: %s", exc)
+        return heads, bodies
+
+    def coverage(self, query_terms: set[str], i: int) -> float:
+        if not query_terms:
+            return 0.0
+        total = sum(self._cov_idf.get(t, self._cov_unknown) for t in query_terms)
+        got = sum(self._cov_idf[t] for t in query_terms if t in self._doc_terms[i])
+        return got / total if total else 0.0
+
+    def _dense(self, query: str) -> dict[int, float]:
+        if self.collection is None or self.embedder is None:
+            return {}
+        count = self.collection.count()
+        if not count:
+            return {}
+        res = self.collection.query(query_embeddings=[self.embedder.embed_query(query)],
+                                    n_results=min(DENSE_CANDIDATES, count), include=["metadatas", "distances"])
+        best: dict[int, float] = {}
+        for meta, dist in zip(res["metadatas"][0], res["distances"][0]):
+            i = self._pos.get(meta.get("entry_id"))
+            if i is None:  # a chunk of an entry no longer in the corpus (interrupted ingest)
+                continue
+            best[i] = max(best.get(i, 0.0), 1.0 - float(dist))
+        return best
+
+    def search(self, query: str, k: int = 5) -> SearchResult:
+        query = (query or "").strip()
+        terms = tokenize(query)
+        if not query or not self.entries:
+            return SearchResult(query, [], False, 0.0)
+        head, body = self.head.scores(terms), self.body.scores(terms)
+        head = head / head.max() if head.max() > 0 else head
+        body = body / body.max() if body.max() > 0 else body
+        dense_raw = self._dense(query)
+        dense = np.zeros(len(self.entries))
+        for i, v in dense_raw.items():
+            dense[i] = v
+        # Cosine is already on an absolute 0-1 scale; max-normalising it would turn noise into a vote.
+        fused = WEIGHTS["head"] * head + WEIGHTS["body"] * body + WEIGHTS["dense"] * dense
+        cq = compact(query)
+        exact = self._phrasings.get(cq)
+        if exact is not None:
+            fused[exact] += EXACT_BONUS
+        elif len(cq) >= 6:
+            for phrase, i in self._phrasings.items():
+                if len(phrase) >= 6 and phrase in cq:
+                    fused[i] += CONTAINED_BONUS * len(phrase) / len(cq)
+        order = np.argsort(-fused, kind="stable")[:k]
+        qset = set(terms)
+        hits = []
+        for i in order:
+            if fused[i] <= 0:
+                break
+            hits.append(Hit(self.entries[i], float(fused[i]), {
+                "head": float(head[i]), "body": float(body[i]), "dense": float(dense[i]),
+                "coverage": self.coverage(qset, int(i)),
+            }))
+        cov = max((h.signals["coverage"] for h in hits), default=0.0)
+        relevant = bool(hits) and (exact is not None or cov >= MIN_COVERAGE)
+        return SearchResult(query, hits, relevant, cov)
+
+
+class HybridRetriever(BaseRetriever):
+    """LangChain face of the index: `invoke(query)` returns one Document per relevant entry."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    index: HybridIndex
+    k: int = 5
+
+    @property
+    def corpus(self) -> Corpus:
+        return self.index.corpus
+
+    def search(self, query: str, k: int | None = None) -> SearchResult:
+        return self.index.search(query, k or self.k)
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        result = self.search(query)
+        if not result.relevant:
+            return []
+        return [
+            Document(page_content=f"{h.entry.question}\n\n{h.entry.answer}",
+                     metadata={**h.to_dict(), "entry_id": h.entry.id})
+            for h in result.hits
+        ]
+
+
+def load_retriever(settings: Settings | None = None, *, corpus: Corpus | None = None,
+                   dense: bool = True) -> HybridRetriever:
+    """Open the index read-only. Without a built vector index, BM25 alone serves (and says so)."""
+    settings = settings or get_settings()
+    if corpus is None:
+        corpus = load_corpus(settings.corpus_dir, strict=False)
+    collection = embedder = None
+    if dense:
+        from tutor.embeddings import get_embedder
+        from tutor.store import chroma_client, open_collection
+
+        embedder = get_embedder(settings)
+        collection = open_collection(chroma_client(settings), embedder.name, embedder.dim, create=False)
+        if collection is None:
+            log.warning("向量索引尚未建立，仅使用关键词检索；运行 `tutor ingest` 建立索引。")
+            embedder = None
+    index = HybridIndex(corpus, collection, embedder, cache_dir=settings.data_dir / "cache")
+    return HybridRetriever(index=index, k=settings.retrieval_k)

@@ -1,0 +1,139 @@
+"""Text processing for mixed Chinese/English technical text: normalise, canonicalise, tokenise.
+
+Candidates write the same concept many ways: "层归一化", "Layer Norm", "LN", "layernorm". A glossary
+(`tutor/data/glossary.txt`, one concept per line) maps every spelling to one canonical ASCII token
+*before* tokenising, so BM25 and the hashing embedder see one term. Longest spelling wins
+("梯度裁剪" before "裁剪"); English spellings match only at word boundaries, Chinese ones anywhere
+(Chinese has no spaces). The trade-off: a wrong glossary line merges two concepts everywhere, so
+the glossary holds only unambiguous, domain-specific equivalences.
+
+After that, jieba's search mode cuts Chinese into words and their sub-words (recall for compounds
+the dictionary does not know); stopwords and punctuation go. `char_ngrams` gives the character
+bigrams that make the offline embedder robust to typos and unsegmented phrasing.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import unicodedata
+from pathlib import Path
+
+GLOSSARY_PATH = Path(__file__).parent / "data" / "glossary.txt"
+
+# Function words and interview boilerplate that say nothing about the topic.
+STOPWORDS = frozenset(
+    """
+    的 了 吗 呢 吧 啊 呀 么 嘛 是 在 有 和 与 及 或 而 就 都 也 还 又 这 那 这个 那个 这些 那些 一个 一种 一下 一些
+    什么 为什么 为啥 怎么 怎么样 怎样 如何 哪些 哪个 哪里 多少 是否 能否 可以 可否 能 会 要 需要 应该 到底 究竟
+    介绍 讲讲 讲一讲 说说 说一说 谈谈 聊聊 解释 描述 简述 请 请问 你 我 我们 他 它 它们 其 之 中 里 上 下 对 对于 把 被 给 让
+    讲 一 几 几种 哪些 分别 以及 其中 通过 进行 使用 用 用于 时候 时 后 前 呢 ? 吗 面试 问题 一般 通常 比较 具体 主要 哪 理解 知道 看 看法
+    the a an of to in on for and or is are was be by with what why how which does do can could should
+    please explain describe me you i we it its this that these those about between vs versus
+    """.split()
+)
+
+_TOKEN_OK = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_ASCII_WORD = re.compile(r"[a-z0-9]+(?:[._+-][a-z0-9]+)*")
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width -> half-width, compatibility forms) and lower case."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+@functools.lru_cache(maxsize=1)
+def _glossary() -> tuple[dict[str, str], re.Pattern | None]:
+    mapping: dict[str, str] = {}
+    for raw in GLOSSARY_PATH.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        names = [normalize(n.strip()) for n in line.split("|") if n.strip()]
+        canonical = names[0]
+        for name in names:
+            mapping.setdefault(name, canonical)
+    variants = sorted(mapping, key=len, reverse=True)
+    parts = []
+    for v in variants:
+        escaped = re.escape(v).replace(r"\ ", r"\s*")  # "layer norm" also matches "layer  norm", "layernorm"
+        parts.append(rf"(?<![a-z0-9]){escaped}(?![a-z0-9])" if v.isascii() else escaped)
+    return mapping, re.compile("|".join(parts)) if parts else None
+
+
+def canonicalize(text: str) -> str:
+    """Replace every glossary spelling with its canonical token (input must be normalised)."""
+    mapping, pattern = _glossary()
+    if pattern is None:
+        return text
+    return pattern.sub(lambda m: f" {mapping.get(m.group(0), _lookup(mapping, m.group(0)))} ", text)
+
+
+def _lookup(mapping: dict[str, str], matched: str) -> str:
+    # The regex tolerates extra or missing spaces inside a multi-word spelling.
+    squeezed = re.sub(r"\s+", "", matched)
+    for variant, canonical in mapping.items():
+        if re.sub(r"\s+", "", variant) == squeezed:
+            return canonical
+    return squeezed
+
+
+@functools.lru_cache(maxsize=1)
+def _jieba():
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    mapping, _ = _glossary()
+    for canonical in set(mapping.values()):
+        jieba.add_word(canonical, freq=2000)
+    return jieba
+
+
+def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
+    """Canonical terms of `text`, in order, for BM25 and keyword matching."""
+    canon = canonicalize(normalize(text))
+    jieba = _jieba()
+    out = []
+    for tok in _with_subwords(jieba, jieba.lcut(canon)):
+        tok = tok.strip()
+        if not tok or not _TOKEN_OK.search(tok):
+            continue
+        if not keep_stopwords and tok in STOPWORDS:
+            continue
+        if tok.isascii() and len(tok) == 1 and not tok.isdigit():
+            continue  # lone letters (d, k, q) from formulas are noise
+        out.append(tok)
+    return out
+
+
+def _with_subwords(jieba, words: list[str]):
+    """jieba's search mode, restricted to Chinese words: a long word also yields its known
+    2- and 3-character parts (so "旋转位置编码" matches "旋转"). ASCII words stay whole."""
+    freq = jieba.dt.FREQ
+    for w in words:
+        if len(w) > 2 and not w.isascii():
+            for n in (2, 3):
+                for i in range(len(w) - n + 1):
+                    part = w[i : i + n]
+                    if part != w and freq.get(part):
+                        yield part
+        yield w
+
+
+def char_ngrams(text: str, n: int = 2) -> list[str]:
+    """Character n-grams of the Chinese runs plus English words: typo-tolerant features."""
+    norm = normalize(text)
+    grams = []
+    for run in _CJK_RUN.findall(norm):
+        if len(run) < n:
+            grams.append(run)
+        grams.extend(run[i : i + n] for i in range(len(run) - n + 1))
+    grams.extend(w for w in _ASCII_WORD.findall(norm) if len(w) > 1 and w not in STOPWORDS)
+    return grams
+
+
+def compact(text: str) -> str:
+    """Text with case, width, spaces and punctuation removed: for exact-question matching."""
+    return "".join(ch for ch in normalize(text) if ch.isalnum())
