@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     llm_timeout: float = 60.0
     llm_max_retries: int = 1
     llm_temperature: float = 0.3
+    chat_history_chars: int = 6000  # conversation memory budget (~tokens for Chinese); oldest turns dropped
 
     # Progress store.
     database_url: str | None = None  # default: sqlite file under data_dir
