@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     llm_temperature: float = 0.3
     chat_history_chars: int = 6000  # conversation memory budget (~tokens for Chinese); oldest turns dropped
 
+    # Grading and mock interview (tutor/grading.py, tutor/interview.py).
+    grader: str = "auto"  # auto (LLM when configured, else offline) | offline | llm
+    grading_max_answer_chars: int = 4000  # longer answers are graded on their first N chars (kept whole)
+    interview_follow_ups: int = 2  # follow-up questions per main question (0 = none)
+
     # Progress store.
     database_url: str | None = None  # default: sqlite file under data_dir
 

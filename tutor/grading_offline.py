@@ -1,0 +1,337 @@
+"""The offline grader: deterministic key-point coverage from the candidate's own words.
+
+Design. Each key point becomes a weighted bag of canonical terms (see `tutor/textnorm.py`: jieba with
+domain terms, EN/ZH synonyms, formula spellings) plus its Chinese character bigrams. The answer is cut
+into clauses; a key point is matched against every window of 1..`max_span` consecutive clauses, so the
+evidence is a short verbatim quote and the words that cover one fact must sit together (a keyword
+list scattered over the whole answer does not add up to a fact). Coverage of a window is
+
+    (1 - b*r) * term_coverage + b*r * bigram_coverage          (r = share of Chinese in the answer)
+
+with terms weighted by corpus IDF^p and terms that already appear in the question discounted (echoing
+"LayerNorm 和 BatchNorm 的区别" back covers nothing). Thresholds turn coverage into covered / partial /
+missed; the score is then computed from the verdicts by `grade_model.score_from_verdicts`.
+Checks on the whole answer cap the score: keyword stuffing (almost no function words, i.e. no
+sentences or relations), echoing the question, and text unrelated to the key points. A cheap
+contradiction test flags a key point whose best window says the opposite (negation or antonym near the
+same terms), which becomes a false statement. An embedding backend, when configured, blends in the
+cosine similarity of the key point and the window (weight `embed_weight`).
+
+Trade-offs. Lexical coverage cannot verify reasoning: "BN 在特征维、LN 在 batch 维" (swapped) scores like
+the correct sentence. The parameters in `OfflineParams` were tuned on the dev split of
+`eval/data/grading_calibration.jsonl` by `python -m eval.tune_offline_grader` (never on the test
+split); their provenance is recorded next to the defaults. The grader is pure Python: ~ms per answer.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from tutor.corpus import Entry
+from tutor.grade_model import (FalseStatement, Grade, KeyPointVerdict, feedback_for, probe_for,
+                               score_from_verdicts)
+from tutor.textnorm import (Analyzer, CJK_RE, STOPWORDS, canonical_text, cjk_bigrams, cjk_ratio, clauses,
+                            compact, get_analyzer)
+
+# A function that embeds texts (returns one vector per text); any configured embedding backend.
+EmbedFn = Callable[[list[str]], Sequence[Sequence[float]]]
+
+ANTONYMS = [("增大", "减小"), ("更快", "更慢"), ("线性", "平方")]
+
+
+@dataclass(frozen=True)
+class OfflineParams:
+    """Tuned on the dev split only (see module docstring)."""
+
+    bigram_weight: float = 0.35  # b: share of the bigram signal for an all-Chinese answer
+    question_discount: float = 0.3  # weight factor for key-point terms that also occur in the question
+    idf_power: float = 1.0  # p: how strongly rare terms dominate
+    span_decay: float = 0.08  # coverage factor lost per extra clause in a window
+    max_span: int = 3
+    covered: float = 0.55  # coverage at or above: covered
+    partial: float = 0.3  # coverage at or above: partial
+    stuffing_ratio: float = 0.12  # function-word share below this (with >= stuffing_min_terms): stuffing
+    stuffing_min_terms: int = 5
+    stuffing_cap: float = 2.0
+    echo_ratio: float = 0.7  # share of the answer's term weight found in the question: echo
+    echo_cap: float = 1.0
+    off_topic_coverage: float = 0.12  # mean key-point coverage below this: off-topic
+    embed_weight: float = 0.3
+    embed_floor: float = 0.35  # cosine below: no semantic credit; at embed_ceiling: full credit
+    embed_ceiling: float = 0.8
+
+
+@dataclass
+class _Term:
+    text: str
+    weight: float
+    negated: bool
+
+
+@dataclass
+class _KeyPoint:
+    index: int
+    text: str
+    terms: list[_Term]
+    bigrams: dict[str, float]
+    negation: bool  # the key point itself contains a negation
+
+
+@dataclass
+class _Clause:
+    start: int
+    end: int
+    terms: dict[str, bool]  # canonical term -> every occurrence negated
+    english: set[str]
+    compact: str
+    bigrams: set[str]
+    has_negation: bool
+
+
+@dataclass
+class _PreparedEntry:
+    key_points: list[_KeyPoint]
+    question_terms: set[str]
+    question_bigrams: set[str]
+
+
+@dataclass
+class CorpusStats:
+    """Document frequencies over the corpus (one document per entry), for IDF weights."""
+
+    n_docs: int = 0
+    term_df: Counter = field(default_factory=Counter)
+    bigram_df: Counter = field(default_factory=Counter)
+
+    def idf(self, term: str, bigram: bool = False) -> float:
+        if self.n_docs == 0:
+            return 1.0
+        df = (self.bigram_df if bigram else self.term_df).get(term, 0)
+        return math.log(1.0 + self.n_docs / (df + 1.0))
+
+
+def domain_terms(entries: Sequence[Entry]) -> list[str]:
+    """Technical terms of the corpus worth keeping whole: tags and short Chinese aliases."""
+    terms: set[str] = set()
+    for e in entries:
+        terms.update(t for t in e.tags if CJK_RE.search(t))
+    return sorted(terms)
+
+
+class OfflineGrader:
+    name = "offline"
+
+    def __init__(self, entries: Sequence[Entry] = (), params: OfflineParams | None = None,
+                 embed: EmbedFn | None = None):
+        self.params = params or OfflineParams()
+        self.embed = embed
+        self.analyzer: Analyzer = get_analyzer(domain_terms(entries))
+        self.stats = self._build_stats(entries)
+        self._prepared: dict[tuple[str, str], _PreparedEntry] = {}
+
+    def _build_stats(self, entries: Sequence[Entry]) -> CorpusStats:
+        stats = CorpusStats(n_docs=len(entries))
+        for e in entries:
+            text = " ".join([e.question, *e.aliases, e.answer, *e.key_points])
+            stats.term_df.update({t.text for t in self.analyzer.content_terms(text)})
+            stats.bigram_df.update(cjk_bigrams(canonical_text(text)))
+        return stats
+
+    # ---- preparing an entry ------------------------------------------------------------------
+
+    def _prepare(self, entry: Entry) -> _PreparedEntry:
+        key = (entry.id, "\x00".join([entry.question, *entry.key_points]))
+        if key in self._prepared:
+            return self._prepared[key]
+        p = self.params
+        q_text = " ".join([entry.question, *entry.aliases])
+        q_terms = {t.text for t in self.analyzer.content_terms(q_text)}
+        q_bigrams = cjk_bigrams(canonical_text(q_text))
+        kps = []
+        for i, kp in enumerate(entry.key_points):
+            toks = self.analyzer.content_terms(kp)
+            merged: dict[str, _Term] = {}
+            for t in toks:
+                w = self.stats.idf(t.text) ** p.idf_power
+                if t.text in q_terms:
+                    w *= p.question_discount
+                if t.text in merged:
+                    merged[t.text].negated |= t.negated
+                else:
+                    merged[t.text] = _Term(t.text, w, t.negated)
+            grams = {}
+            for g in cjk_bigrams(canonical_text(kp)):
+                if all(ch in STOPWORDS for ch in g):
+                    continue
+                w = self.stats.idf(g, bigram=True) ** p.idf_power
+                grams[g] = w * (p.question_discount if g in q_bigrams else 1.0)
+            negation = any(tok.text in ("不", "没", "没有", "无", "无需", "不是", "不会", "不需要", "不用", "并不", "未")
+                           for tok in self.analyzer.tokens(kp))
+            kps.append(_KeyPoint(i, kp, list(merged.values()), grams, negation))
+        prepared = _PreparedEntry(kps, q_terms, q_bigrams)
+        self._prepared[key] = prepared
+        return prepared
+
+    def _clauses(self, text: str) -> list[_Clause]:
+        out = []
+        for start, end in clauses(text):
+            canon = canonical_text(text[start:end])
+            toks = self.analyzer.tokens(canon, canonicalized=True)
+            terms: dict[str, bool] = {}
+            for t in toks:
+                if t.function or t.text in STOPWORDS:
+                    continue
+                terms[t.text] = terms.get(t.text, True) and t.negated
+            out.append(_Clause(
+                start, end, terms, {t for t in terms if t.isascii() and len(t) >= 5}, compact(canon),
+                cjk_bigrams(canon), any(t.surface in ("不", "没", "没有", "无", "无需", "不是", "不会", "不需要",
+                                                      "不用", "并不", "未", "not", "no", "never", "without")
+                                        for t in toks),
+            ))
+        return out
+
+    # ---- matching ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _term_match(term: str, c: _Clause) -> float:
+        if term in c.terms:
+            return 1.0
+        if len(term) >= 2 and not term.isascii() and term in c.compact:
+            return 1.0
+        if CJK_RE.search(term) and len(term) >= 3:
+            grams = [term[i:i + 2] for i in range(len(term) - 1)]
+            return 0.8 * sum(g in c.bigrams for g in grams) / len(grams)
+        if term.isascii() and len(term) >= 5 and any(e[:5] == term[:5] for e in c.english):
+            return 0.7
+        return 0.0
+
+    def grade(self, entry: Entry, text: str, flags: list[str] | None = None) -> Grade:
+        """Grade `text` (already cleaned by `tutor.grading`) against `entry`'s key points."""
+        t0 = time.perf_counter()
+        p = self.params
+        flags = list(flags or [])
+        prep = self._prepare(entry)
+        cls = self._clauses(text)
+        r = cjk_ratio(text)
+        b = p.bigram_weight * r
+        semantic = self._semantic(entry, text, cls) if self.embed and cls else None
+
+        verdicts: list[KeyPointVerdict] = []
+        false_statements: list[FalseStatement] = []
+        coverages: list[float] = []
+        for kp in prep.key_points:
+            best, best_win = 0.0, None
+            term_w = sum(t.weight for t in kp.terms) or 1.0
+            gram_w = sum(kp.bigrams.values()) or 1.0
+            per_clause_terms = [[self._term_match(t.text, c) for t in kp.terms] for c in cls]
+            per_clause_grams = [[g in c.bigrams for g in kp.bigrams] for c in cls]
+            for i in range(len(cls)):
+                tm = [0.0] * len(kp.terms)
+                gm = [False] * len(kp.bigrams)
+                for span in range(min(p.max_span, len(cls) - i)):
+                    j = i + span
+                    tm = [max(a, x) for a, x in zip(tm, per_clause_terms[j])]
+                    gm = [a or x for a, x in zip(gm, per_clause_grams[j])]
+                    term_cov = sum(t.weight * m for t, m in zip(kp.terms, tm)) / term_w
+                    gram_cov = sum(w for (g, w), m in zip(kp.bigrams.items(), gm) if m) / gram_w
+                    cov = (1 - b) * term_cov + b * gram_cov
+                    if semantic is not None:
+                        cov = (1 - p.embed_weight) * cov + p.embed_weight * semantic[kp.index][i][span]
+                    cov *= (1 - p.span_decay) ** span
+                    if cov > best:
+                        best, best_win = cov, (i, j)
+            coverages.append(best)
+            verdict = "covered" if best >= p.covered else "partial" if best >= p.partial else "missed"
+            evidence, note = "", ""
+            if verdict != "missed" and best_win:
+                win = cls[best_win[0]:best_win[1] + 1]
+                evidence = text[win[0].start:win[-1].end].strip(" ，,。；;")
+                contradiction = self._contradiction(kp, win)
+                if contradiction:
+                    false_statements.append(FalseStatement(
+                        quote=evidence, correction=f"要点是：{kp.text}", key_point_index=kp.index))
+                    verdict, note = "missed", f"说法与要点相反（{contradiction}）"
+            verdicts.append(KeyPointVerdict(index=kp.index, key_point=kp.text, verdict=verdict,
+                                            evidence=evidence if verdict != "missed" else "", note=note,
+                                            coverage=round(best, 3)))
+
+        cap = 10.0
+        whole = self.analyzer.tokens(text)
+        words = [t for t in whole if t.text.strip()]
+        content = [t for t in words if not t.function and t.text not in STOPWORDS]
+        if len(content) >= p.stuffing_min_terms:
+            ratio = sum(1 for t in words if t.function) / max(1, len(words))
+            if ratio < p.stuffing_ratio:
+                flags.append("keyword_stuffing")
+                cap = min(cap, p.stuffing_cap)
+        if content:
+            weights = [self.stats.idf(t.text) ** p.idf_power for t in content]
+            in_q = sum(w for t, w in zip(content, weights) if t.text in prep.question_terms)
+            if in_q / sum(weights) >= p.echo_ratio:
+                flags.append("echo")
+                cap = min(cap, p.echo_cap)
+        if text.strip() and coverages and sum(coverages) / len(coverages) < p.off_topic_coverage:
+            flags.append("off_topic")
+        if r < 0.2 and text.strip():
+            flags.append("non_chinese")
+
+        injection = "injection" in flags
+        score = score_from_verdicts(verdicts, false_statements, cap=cap, injection=injection)
+        probe = probe_for(verdicts)
+        return Grade(
+            entry_id=entry.id, question=entry.question, score=score, key_points=verdicts,
+            false_statements=false_statements, feedback=feedback_for(verdicts, false_statements, flags),
+            probe_key_point=probe, probe=entry.key_points[probe] if probe is not None else None,
+            grader="offline", flags=flags, graded_chars=len(text),
+            latency_ms=round((time.perf_counter() - t0) * 1000, 2),
+        )
+
+    def _contradiction(self, kp: _KeyPoint, win: list[_Clause]) -> str | None:
+        """A short reason when the window states the opposite of the key point, else None."""
+        present: dict[str, bool] = {}
+        for c in win:
+            for t, neg in c.terms.items():
+                present[t] = present.get(t, True) and neg
+        win_negation = any(c.has_negation for c in win)
+        heavy = sorted((t.weight for t in kp.terms), reverse=True)
+        floor = heavy[len(heavy) // 2] if heavy else 0.0
+        for t in kp.terms:
+            if t.text not in present or t.weight < floor:
+                continue
+            if t.negated and not present[t.text] and not win_negation:
+                return f"要点是「不{t.text}」，回答说的是肯定"
+            if not kp.negation and not t.negated and present[t.text]:
+                return f"回答否定了「{t.text}」"
+        kp_terms = {t.text for t in kp.terms if not t.negated}
+        for a, b in ANTONYMS:
+            for x, y in ((a, b), (b, a)):
+                if x in kp_terms and y in present and x not in present:
+                    return f"要点是「{x}」，回答说「{y}」"
+        return None
+
+    def _semantic(self, entry: Entry, text: str, cls: list[_Clause]) -> list[list[list[float]]]:
+        """sem[kp][clause][span] in 0..1 from cosine similarity of key point and window text."""
+        p = self.params
+        windows, index = [], []
+        for i in range(len(cls)):
+            for span in range(min(p.max_span, len(cls) - i)):
+                windows.append(text[cls[i].start:cls[i + span].end])
+                index.append((i, span))
+        vecs = [list(v) for v in self.embed(list(entry.key_points) + windows)]
+        kp_vecs, win_vecs = vecs[:len(entry.key_points)], vecs[len(entry.key_points):]
+
+        def cos(u, v):
+            nu = math.sqrt(sum(x * x for x in u)) or 1.0
+            nv = math.sqrt(sum(x * x for x in v)) or 1.0
+            return sum(x * y for x, y in zip(u, v)) / (nu * nv)
+
+        out = [[[0.0] * p.max_span for _ in cls] for _ in entry.key_points]
+        span_range = (p.embed_ceiling - p.embed_floor) or 1.0
+        for k, kv in enumerate(kp_vecs):
+            for (i, span), wv in zip(index, win_vecs):
+                out[k][i][span] = max(0.0, min(1.0, (cos(kv, wv) - p.embed_floor) / span_range))
+        return out
