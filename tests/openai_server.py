@@ -149,7 +149,8 @@ class OpenAIServer:
         self._httpd = _QuietServer(("127.0.0.1", 0), _make_handler(self))
         self.port = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/v1"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="openai-server", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="openai-server", daemon=True)
 
     # scripting
     def push(self, path: str, item: Any) -> None:
