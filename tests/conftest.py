@@ -44,6 +44,19 @@ def write_entry(path, entry_id, question, answer, *, aliases=("别名问法",), 
     return path
 
 
+def make_corpus(root):
+    """A three-entry corpus in two sections, for tests that must not depend on the real corpus."""
+    write_entry(root / "1.基础" / "注意力.md", "scaled-attention", "为什么注意力要除以根号 d？",
+                "点积的方差随维度增长，softmax 会饱和，所以除以 $\\sqrt{d_k}$。\n\n#### 推导\n\n方差等于 d。",
+                aliases=("attention 为什么要 scale",), tags="attention")
+    write_entry(root / "1.基础" / "注意力.md", "kv-cache", "KV Cache 是什么？",
+                "推理时缓存每层的 key 和 value，避免重复计算。\n\n```python\ncache = {}\n```",
+                aliases=("键值缓存的作用",), tags="inference")
+    write_entry(root / "2.训练" / "优化.md", "warmup", "学习率为什么要 warmup？",
+                "训练初期 Adam 的二阶矩估计不准，先用小学习率。", aliases=("预热的作用",), tags="training")
+    return root
+
+
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory):
     """A real `chroma run` server on 127.0.0.1, started once for the session."""

@@ -12,7 +12,7 @@ import pytest
 
 from ingest.chunking import chunk_entry
 from ingest.pipeline import ingest_corpus
-from tests.conftest import write_entry
+from tests.conftest import make_corpus
 from tutor.corpus import load_corpus
 from tutor.embeddings import HashingEmbedder
 from tutor.retriever import load_retriever
@@ -32,18 +32,6 @@ class CountingEmbedder(HashingEmbedder):
     def embed_documents(self, texts):
         self.embedded += len(texts)
         return super().embed_documents(texts)
-
-
-def make_corpus(root: Path) -> Path:
-    write_entry(root / "1.基础" / "注意力.md", "scaled-attention", "为什么注意力要除以根号 d？",
-                "点积的方差随维度增长，softmax 会饱和，所以除以 $\\sqrt{d_k}$。\n\n#### 推导\n\n方差等于 d。",
-                aliases=("attention 为什么要 scale",), tags="attention")
-    write_entry(root / "1.基础" / "注意力.md", "kv-cache", "KV Cache 是什么？",
-                "推理时缓存每层的 key 和 value，避免重复计算。\n\n```python\ncache = {}\n```",
-                aliases=("键值缓存的作用",), tags="inference")
-    write_entry(root / "2.训练" / "优化.md", "warmup", "学习率为什么要 warmup？",
-                "训练初期 Adam 的二阶矩估计不准，先用小学习率。", aliases=("预热的作用",), tags="training")
-    return root
 
 
 @pytest.fixture(params=["embedded", "server"])

@@ -25,7 +25,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from tutor.settings import Settings
-from tutor.text import char_ngrams, tokenize
+from tutor.text import canonicalize, char_ngrams, normalize, tokenize
 
 
 class EmbeddingError(RuntimeError):
@@ -41,6 +41,9 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> list[float]: ...
 
 
+FEATURE_WEIGHTS = {"t": 2.0, "c": 1.0}  # canonical terms, character bigrams
+
+
 class HashingEmbedder:
     """Offline default: signed feature hashing of terms and character bigrams."""
 
@@ -52,6 +55,11 @@ class HashingEmbedder:
 
     def _features(self, text: str) -> Counter:
         feats = Counter(f"t:{t}" for t in tokenize(text))
+        # Bigrams of the canonicalised text: known concepts are already one token whatever the
+        # spelling; what is left (unknown words, typos) still overlaps character by character.
+        feats.update(f"c:{g}" for g in char_ngrams(canonicalize(normalize(text))))
+        # Raw bigrams too, at lower weight: a misspelt concept ("旋转位置编吗") escapes the glossary
+        # and would otherwise share nothing with its correct spelling.
         feats.update(f"c:{g}" for g in char_ngrams(text))
         return feats
 
@@ -60,7 +68,7 @@ class HashingEmbedder:
         for feat, count in self._features(text).items():
             digest = hashlib.blake2b(feat.encode(), digest_size=8).digest()
             h = int.from_bytes(digest, "little")
-            weight = (1.0 + math.log(count)) * (2.0 if feat.startswith("t:") else 1.0)
+            weight = (1.0 + math.log(count)) * FEATURE_WEIGHTS[feat[0]]
             vec[h % self.dim] += weight if (h >> 63) & 1 else -weight
         norm = float(np.linalg.norm(vec))
         return (vec / norm if norm else vec).tolist()

@@ -23,9 +23,10 @@ class StoreError(RuntimeError):
 def collection_name(embedder_name: str, dim: int) -> str:
     slug = re.sub(r"[^a-zA-Z0-9_-]+", "-", embedder_name).strip("-_").lower()
     name = f"{COLLECTION_PREFIX}-{slug}-{dim}"
-    if len(name) > 60:  # keep names readable and well inside Chroma's limits
-        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-        name = f"{name[:50].rstrip('-_')}-{digest}"
+    if len(name) > 60:  # a local model path: keep its readable tail, a hash of the whole, and the dim
+        digest = hashlib.sha1(embedder_name.encode()).hexdigest()[:8]
+        tail = slug[-32:].strip("-_")
+        name = f"{COLLECTION_PREFIX}-{tail}-{digest}-{dim}"
     return name
 
 
