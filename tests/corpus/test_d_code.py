@@ -148,6 +148,29 @@ def test_mha_equals_nn_multiheadattention_and_param_count():
     assert "4d^2+4d" in _compact(entry("code-mha").answer)
 
 
+def test_mha_mask_fill_value_claims():
+    """The entry fills masked scores with finfo.min: a fully masked row (left padding + causal)
+    stays finite where -inf gives NaN, and -1e9 does not even fit in fp16."""
+    ns = exec_entry("code-mha")
+    torch.manual_seed(16)
+    mha = ns["MultiHeadAttention"](d_model=16, n_heads=2).eval()
+    x = torch.randn(2, 5, 16)
+    left_pad = torch.tensor([[True, True, False, False, False], [False] * 5])
+    out = mha(x, key_padding_mask=left_pad, is_causal=True)
+    assert torch.isfinite(out).all()
+    # rows that have at least one visible key agree with SDPA
+    allowed = torch.ones(5, 5, dtype=torch.bool).tril() & ~left_pad[:, None, None, :]
+    ref = _sdpa_heads(x, x, mha.q_proj, mha.k_proj, mha.v_proj, mha.o_proj, 2, mask=allowed)
+    torch.testing.assert_close(out[0, 2:], ref[0, 2:], atol=ATOL, rtol=1e-4)
+    torch.testing.assert_close(out[1], ref[1], atol=ATOL, rtol=1e-4)
+    # the alternatives the entry warns about
+    row = torch.full((3,), float("-inf")).softmax(-1)
+    assert torch.isnan(row).all()
+    with pytest.raises(RuntimeError):
+        torch.zeros(2, dtype=torch.half).masked_fill(torch.tensor([True, False]), -1e9)
+    assert "65504" in entry("code-mha").answer and torch.finfo(torch.half).max == 65504
+
+
 def test_cross_attention_equals_sdpa_with_different_lengths_and_dims():
     ns = exec_entry("code-cross-attention")
     torch.manual_seed(3)
@@ -242,6 +265,15 @@ def test_layernorm_equals_torch_forward_and_backward():
     # the biased-variance pitfall the entry warns about is real: unbiased variance gives other values
     unbiased = (x2 - x2.mean(-1, keepdim=True)) / torch.sqrt(x2.var(-1, keepdim=True) + 1e-5)
     assert not torch.allclose(unbiased * ref.weight + ref.bias, y_ref, atol=1e-3)
+
+
+def test_layernorm_text_numbers():
+    # "d=8 时方差差 8/7 倍、输出差约 7%": the ratio of the two standard deviations
+    d = 8
+    assert round((math.sqrt(d / (d - 1)) - 1) * 100) == 7
+    assert "8/7" in entry("code-layernorm").answer and "7%" in entry("code-layernorm").answer
+    # "nn.RMSNorm 的 eps 默认是 None"
+    assert nn.RMSNorm(4).eps is None and "`None`" in entry("code-rmsnorm").answer
 
 
 @pytest.mark.parametrize("eps", [1e-6, 1e-5])
@@ -366,6 +398,8 @@ def test_bpe_round_trips_and_is_deterministic():
         assert b"".join(a.vocab[i] for i in ids) == text.encode("utf-8")  # byte-exact
     # training compresses the training text
     assert len(a.encode(TRAIN_TEXT)) < 0.6 * len(TRAIN_TEXT.encode("utf-8"))
+    # GPT-2's vocabulary as the entry counts it: 256 bytes + 50000 merges + <|endoftext|>
+    assert 256 + 50000 + 1 == 50257 and "50257" in entry("code-bpe-tokenizer").answer
     # every learned token is the concatenation of the pair it merged
     for (x, y), new in a.merges.items():
         assert a.vocab[new] == a.vocab[x] + a.vocab[y] and new >= 256
@@ -399,6 +433,11 @@ def test_cross_entropy_equals_torch():
     out = ce(big, t)
     assert torch.isfinite(out)
     torch.testing.assert_close(out, F.cross_entropy(big, t), atol=1e-3, rtol=1e-5)
+
+
+def test_cross_entropy_overflow_threshold_in_text():
+    assert torch.isfinite(torch.exp(torch.tensor(88.7))) and torch.isinf(torch.exp(torch.tensor(88.8)))
+    assert "88.7" in entry("code-cross-entropy").answer
 
 
 def _expected_labels(tokens, prompt_len):
