@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tutor import prompts
 from tutor.corpus import Entry
@@ -54,36 +54,50 @@ class Turn:
     query: str  # what was searched
 
 
-@dataclass
 class Reply:
-    """One answer. Iterate to stream it; `text`, `mode`, `sources`, `error` are final afterwards."""
+    """One answer. Iterate it to stream the text; the other fields are final once it has streamed.
 
-    question: str
-    query: str = ""
-    mode: str = "offline"  # llm | offline | fallback (LLM failed, offline answer given)
-    relevant: bool = False
-    sources: list[Source] = field(default_factory=list)  # the entries cited, with their [n]
-    error: LLMError | None = None
-    dropped_citations: list[str] = field(default_factory=list)
-    _parts: list[str] = field(default_factory=list)
-    _gen: Iterator[str] | None = None
+    Reading `text`, `mode`, `query`, `relevant`, `sources`, `error` or `dropped_citations` before
+    anyone iterated runs the whole answer first (so a caller that does not stream still gets
+    final values); during iteration they show the state so far.
+    """
+
+    def __init__(self, question: str):
+        self.question = question
+        self._query = ""
+        self._mode = "offline"  # llm | offline | fallback (LLM failed, offline answer given)
+        self._relevant = False
+        self._sources: list[Source] = []  # the entries cited, with their [n]
+        self._error: LLMError | None = None
+        self._dropped: list[str] = []
+        self._parts: list[str] = []
+        self._gen: Iterator[str] | None = None
+        self._started = False
 
     def __iter__(self) -> Iterator[str]:
-        if self._gen is None:
+        if self._started or self._gen is None:
             return iter(())
-        gen, self._gen = self._gen, None
-        return self._drain(gen)
+        self._started = True
+        return self._drain(self._gen)
 
     def _drain(self, gen: Iterator[str]) -> Iterator[str]:
         for delta in gen:
             self._parts.append(delta)
             yield delta
 
-    @property
-    def text(self) -> str:
-        for _ in self:  # finish streaming if the caller did not
-            pass
-        return "".join(self._parts)
+    def _final(self):
+        if not self._started:
+            for _ in self:
+                pass
+        return self
+
+    text = property(lambda self: "".join(self._final()._parts))
+    query = property(lambda self: self._final()._query)
+    mode = property(lambda self: self._final()._mode)
+    relevant = property(lambda self: self._final()._relevant)
+    sources = property(lambda self: self._final()._sources)
+    error = property(lambda self: self._final()._error)
+    dropped_citations = property(lambda self: self._final()._dropped)
 
 
 class ChatSession:
@@ -119,20 +133,20 @@ class ChatSession:
             body.append(text)
             return text
 
-        reply.query = question
+        reply._query = question
         if self.llm is not None and self.history:
             try:
-                reply.query = self._rewrite(question)
+                reply._query = self._rewrite(question)
             except LLMError as exc:
-                reply.error = exc
-        if self.llm is None or reply.error:
-            reply.query = self._offline_query(question)
-        result = self.retriever.search(reply.query, k=self.k)
-        reply.relevant = result.relevant
+                reply._error = exc
+        if self.llm is None or reply._error:
+            reply._query = self._offline_query(question)
+        result = self.retriever.search(reply._query, k=self.k)
+        reply._relevant = result.relevant
         entries = [h.entry for h in result.hits]
 
-        if self.llm is not None and reply.error is None:
-            reply.mode = "llm"
+        if self.llm is not None and reply._error is None:
+            reply._mode = "llm"
             filt = CitationFilter(len(entries) if result.relevant else 0)
             messages = self._messages(question, entries if result.relevant else None)
             if not result.relevant:
@@ -147,37 +161,37 @@ class ChatSession:
                 if tail:
                     yield emit(tail)
             except LLMError as exc:
-                reply.error = exc
+                reply._error = exc
                 if body:
                     yield emit("……（回答中断）\n\n")
-            reply.dropped_citations = filt.dropped
-            if reply.error is None:
+            reply._dropped = filt.dropped
+            if reply._error is None:
                 self._record(question, "".join(body), [e.id for e in entries] if result.relevant else [],
-                             reply.query)
+                             reply._query)
                 if result.relevant and filt.cited:
-                    reply.sources = [Source(n, entries[n - 1]) for n in sorted(filt.cited)]
-                    yield "\n\n" + format_sources(reply.sources)
+                    reply._sources = [Source(n, entries[n - 1]) for n in sorted(filt.cited)]
+                    yield "\n\n" + format_sources(reply._sources)
                 elif result.relevant:  # the model cited nothing: still show what it was given
                     listed = [Source(n, e) for n, e in enumerate(entries, 1)]
                     yield "\n\n" + format_sources(listed, "检索到的条目（回答未直接引用）")
                 return
 
         # Offline, or the LLM failed: the offline answer for this turn.
-        if reply.error is not None:
-            reply.mode = "fallback"  # the warning is for the user, not for the history
-            yield f"⚠ {reply.error.message}\n【离线模式】本轮改用知识库内容回答：\n\n"
+        if reply._error is not None:
+            reply._mode = "fallback"  # the warning is for the user, not for the history
+            yield f"⚠ {reply._error.message}\n【离线模式】本轮改用知识库内容回答：\n\n"
         else:
             yield emit(OFFLINE_BANNER + "\n\n")
-        if reply.query != question:
-            yield emit(f"（结合上文，按「{reply.query}」检索）\n\n")
+        if reply._query != question:
+            yield emit(f"（结合上文，按「{reply._query}」检索）\n\n")
         shown = set(self.history[-1].entry_ids[:1]) if self.history else set()
         answer = offline_answer(question, result, self.retriever.corpus, shown)
         yield emit(answer.body)
-        reply.sources = answer.sources
+        reply._sources = answer.sources
         if answer.sources:
             yield "\n\n" + format_sources(answer.sources)
         self._record(question, "".join(body), [s.entry.id for s in answer.sources],
-                     reply.query)
+                     reply._query)
 
     def _rewrite(self, question: str) -> str:
         pairs = [(t.question, t.answer) for t in self.history[-3:]]
@@ -214,7 +228,9 @@ class ChatSession:
         return messages
 
     def _record(self, question: str, answer: str, entry_ids: list[str], query: str) -> None:
-        self.history.append(Turn(question, answer.strip(), entry_ids, query))
+        # [n] markers refer to this turn's numbering; in later prompts they would point elsewhere.
+        answer = re.sub(r" ?\[\d+\]", "", answer).strip()
+        self.history.append(Turn(question, answer, entry_ids, query))
         self._trim()
 
     def _trim(self) -> None:
@@ -223,10 +239,10 @@ class ChatSession:
 
         while len(self.history) > 1 and size() > self.history_chars:
             self.history.pop(0)
-        if self.history and size() > self.history_chars:  # one huge turn: keep its end
+        if self.history and size() > self.history_chars:  # one huge turn: keep its opening
             t = self.history[0]
-            room = max(self.history_chars - len(t.question), 0)
-            t.answer = "……" + t.answer[-room:] if room else ""
+            room = max(self.history_chars - len(t.question) - 2, 0)
+            t.answer = t.answer[:room] + "……" if room else ""
 
 
 def open_session(settings) -> ChatSession:
