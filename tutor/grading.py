@@ -50,6 +50,13 @@ class Grader:
             self.llm_grader = LLMGrader(llm)
         self.llm = llm
 
+    def with_offline_params(self, params: OfflineParams) -> "Grader":
+        """The same grader with other offline parameters (for tuning; shares the corpus statistics)."""
+        clone = object.__new__(Grader)
+        clone.__dict__.update(self.__dict__)
+        clone.offline = self.offline.with_params(params)
+        return clone
+
     @property
     def mode(self) -> str:
         return "llm" if self.llm_grader else "offline"

@@ -34,8 +34,8 @@ from typing import Callable, Sequence
 from tutor.corpus import Entry
 from tutor.grade_model import (FalseStatement, Grade, KeyPointVerdict, feedback_for, probe_for,
                                score_from_verdicts)
-from tutor.textnorm import (Analyzer, CJK_RE, STOPWORDS, canonical_text, cjk_bigrams, cjk_ratio, clauses,
-                            compact, get_analyzer)
+from tutor.textnorm import (CJK_RE, NEGATION_LIKE, NEGATIONS, STOPWORDS, Analyzer, canonical_text, cjk_bigrams,
+                            cjk_ratio, clauses, compact, get_analyzer, is_formula_token)
 
 # A function that embeds texts (returns one vector per text); any configured embedding backend.
 EmbedFn = Callable[[list[str]], Sequence[Sequence[float]]]
@@ -50,6 +50,7 @@ class OfflineParams:
     bigram_weight: float = 0.35  # b: share of the bigram signal for an all-Chinese answer
     question_discount: float = 0.3  # weight factor for key-point terms that also occur in the question
     idf_power: float = 1.0  # p: how strongly rare terms dominate
+    formula_weight: float = 0.3  # weight factor for formula symbols (x_l, l+1, f)
     span_decay: float = 0.08  # coverage factor lost per extra clause in a window
     max_span: int = 3
     covered: float = 0.55  # coverage at or above: covered
@@ -60,6 +61,7 @@ class OfflineParams:
     echo_ratio: float = 0.7  # share of the answer's term weight found in the question: echo
     echo_cap: float = 1.0
     off_topic_coverage: float = 0.12  # mean key-point coverage below this: off-topic
+    contradictions: bool = True  # flag negation/antonym contradictions as false statements
     embed_weight: float = 0.3
     embed_floor: float = 0.35  # cosine below: no semantic credit; at embed_ceiling: full credit
     embed_ceiling: float = 0.8
@@ -132,6 +134,16 @@ class OfflineGrader:
         self.analyzer: Analyzer = get_analyzer(domain_terms(entries))
         self.stats = self._build_stats(entries)
         self._prepared: dict[tuple[str, str], _PreparedEntry] = {}
+        self._clause_cache: dict[str, list[_Clause]] = {}  # text -> analysed clauses (param-independent)
+
+    def with_params(self, params: OfflineParams) -> "OfflineGrader":
+        """A copy with other parameters sharing the analyzer, corpus statistics and clause cache
+        (used by the tuning script, which grades the dev split under many parameter settings)."""
+        clone = object.__new__(OfflineGrader)
+        clone.__dict__.update(self.__dict__)
+        clone.params = params
+        clone._prepared = {}
+        return clone
 
     def _build_stats(self, entries: Sequence[Entry]) -> CorpusStats:
         stats = CorpusStats(n_docs=len(entries))
@@ -159,6 +171,8 @@ class OfflineGrader:
                 w = self.stats.idf(t.text) ** p.idf_power
                 if t.text in q_terms:
                     w *= p.question_discount
+                if is_formula_token(t.text):
+                    w *= p.formula_weight
                 if t.text in merged:
                     merged[t.text].negated |= t.negated
                 else:
@@ -169,14 +183,16 @@ class OfflineGrader:
                     continue
                 w = self.stats.idf(g, bigram=True) ** p.idf_power
                 grams[g] = w * (p.question_discount if g in q_bigrams else 1.0)
-            negation = any(tok.text in ("不", "没", "没有", "无", "无需", "不是", "不会", "不需要", "不用", "并不", "未")
-                           for tok in self.analyzer.tokens(kp))
+            negation = any(tok.surface in NEGATION_LIKE for tok in self.analyzer.tokens(kp))
             kps.append(_KeyPoint(i, kp, list(merged.values()), grams, negation))
         prepared = _PreparedEntry(kps, q_terms, q_bigrams)
         self._prepared[key] = prepared
         return prepared
 
     def _clauses(self, text: str) -> list[_Clause]:
+        cached = self._clause_cache.get(text)
+        if cached is not None:
+            return cached
         out = []
         for start, end in clauses(text):
             canon = canonical_text(text[start:end])
@@ -188,10 +204,11 @@ class OfflineGrader:
                 terms[t.text] = terms.get(t.text, True) and t.negated
             out.append(_Clause(
                 start, end, terms, {t for t in terms if t.isascii() and len(t) >= 5}, compact(canon),
-                cjk_bigrams(canon), any(t.surface in ("不", "没", "没有", "无", "无需", "不是", "不会", "不需要",
-                                                      "不用", "并不", "未", "not", "no", "never", "without")
-                                        for t in toks),
+                cjk_bigrams(canon), any(t.surface in NEGATIONS for t in toks),
             ))
+        if len(self._clause_cache) >= 1024:
+            self._clause_cache.clear()
+        self._clause_cache[text] = out
         return out
 
     # ---- matching ------------------------------------------------------------------------------
@@ -250,7 +267,7 @@ class OfflineGrader:
             if verdict != "missed" and best_win:
                 win = cls[best_win[0]:best_win[1] + 1]
                 evidence = text[win[0].start:win[-1].end].strip(" ，,。；;")
-                contradiction = self._contradiction(kp, win)
+                contradiction = self._contradiction(kp, win) if p.contradictions else None
                 if contradiction:
                     false_statements.append(FalseStatement(
                         quote=evidence, correction=f"要点是：{kp.text}", key_point_index=kp.index))
@@ -260,7 +277,9 @@ class OfflineGrader:
                                             coverage=round(best, 3)))
 
         cap = 10.0
-        whole = self.analyzer.tokens(text)
+        whole = self._clause_cache.get("\x00whole\x00" + text)
+        if whole is None:
+            whole = self._clause_cache["\x00whole\x00" + text] = self.analyzer.tokens(text)
         words = [t for t in whole if t.text.strip()]
         content = [t for t in words if not t.function and t.text not in STOPWORDS]
         if len(content) >= p.stuffing_min_terms:

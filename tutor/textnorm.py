@@ -241,7 +241,7 @@ STOPWORDS = FUNCTION_WORDS | {
 # Chinese technical terms jieba should keep whole (besides the canonical forms above).
 DOMAIN_TERMS = [
     "多头注意力", "自注意力", "交叉注意力", "注意力机制", "位置编码", "旋转位置编码", "相对位置", "绝对位置", "梯度消失",
-    "梯度爆炸", "梯度裁剪", "残差连接", "层归一化", "批归一化", "特征维", "隐藏维", "词表", "分词器", "前馈网络",
+    "梯度爆炸", "梯度裁剪", "残差连接", "层归一化", "批归一化", "词表", "分词器", "前馈网络",
     "激活函数", "损失函数", "交叉熵", "困惑度", "显存", "混合精度", "半精度", "单精度", "量化", "反量化", "蒸馏",
     "剪枝", "低秩", "秩", "奖励模型", "价值函数", "优势函数", "策略梯度", "重要性采样", "裁剪", "偏好数据",
     "参考模型", "自回归", "因果掩码", "缓存", "吞吐", "长上下文", "外推", "插值", "温度系数", "采样", "贪心解码",
@@ -250,6 +250,19 @@ DOMAIN_TERMS = [
     "优化器状态", "重计算", "梯度累积", "稀疏", "专家", "路由", "负载均衡", "缩放不变性", "平移不变性", "均方根",
     "方差", "标准差", "均值", "点积", "饱和", "均匀", "线性", "二次", "复杂度", "矩阵乘法", "转置", "维度", "偏置",
 ]
+
+
+# Words that put what follows in the negative without a 不 ("防止看到未来" = "不能看到未来"); a key point
+# containing one is never used for a polarity contradiction (too easy to misread).
+NEGATION_LIKE = NEGATIONS | {"防止", "避免", "阻止", "禁止", "杜绝", "只", "只能", "仅", "仅仅", "只有", "无法", "不能",
+                             "而非", "而不是", "去掉", "去除", "省掉", "丢弃", "取消", "代替", "取代", "prevent",
+                             "avoid", "only", "instead", "remove", "drop"}
+FORMULA_TOKEN_RE = re.compile(r"^(?:[a-z]|[a-z]*[_^+][a-z0-9_^+]*|[a-z]\d+)$")
+
+
+def is_formula_token(tok: str) -> bool:
+    """Symbols from formulas (x_l, l+1, f, j): weak evidence, candidates rarely write them alike."""
+    return tok.isascii() and bool(FORMULA_TOKEN_RE.match(tok)) and tok not in SYNONYMS
 
 
 @dataclass(frozen=True)
