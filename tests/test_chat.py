@@ -300,7 +300,8 @@ def test_offline_follow_up_uses_the_previous_turns_entry(offline, retriever):
     text = reply.text
     assert reply.relevant and reply.sources[0].entry.id == "gqa"
     assert "mqa" in reply.query and "那它和 GQA 比呢？" in reply.query
-    assert "结合上文" in text and "GQA 把查询头分成 g 组" in text
+    assert "按追问理解：结合上一轮的「什么是 MQA（Multi-Query Attention）？」" in text
+    assert "GQA 把查询头分成 g 组" in text
 
 
 def test_looks_like_follow_up():
@@ -456,7 +457,9 @@ def test_offline_selects_the_paragraphs_that_match():
         "关于显存占用的段落：KV Cache 的显存与序列长度成正比。" + "细节" * 60,
         "关于训练稳定性的段落。" + "其他" * 60,
     ])
-    assert len(split_blocks(answer)) == 4  # the blank line inside $$ does not split the formula
+    blocks = split_blocks(answer)
+    assert len(blocks) == 3  # the blank line inside $$ does not split it; it stays with the sentence before
+    assert blocks[0].startswith("开头的定义段落") and blocks[0].endswith("c = d\n$$")
     text, shortened = select_answer("KV Cache 的显存占用", answer, budget=300)
     assert shortened and text.startswith("开头的定义段落")
     assert "关于显存占用的段落" in text and "训练稳定性" not in text and "……" in text

@@ -139,8 +139,9 @@ class ChatSession:
                 reply._query = self._rewrite(question)
             except LLMError as exc:
                 reply._error = exc
+        note = f"（结合上文，按「{reply._query}」检索）" if reply._query != question else ""
         if self.llm is None or reply._error:
-            reply._query = self._offline_query(question)
+            reply._query, note = self._offline_query(question)
         result = self.retriever.search(reply._query, k=self.k)
         reply._relevant = result.relevant
         entries = [h.entry for h in result.hits]
@@ -182,8 +183,8 @@ class ChatSession:
             yield f"⚠ {reply._error.message}\n【离线模式】本轮改用知识库内容回答：\n\n"
         else:
             yield emit(OFFLINE_BANNER + "\n\n")
-        if reply._query != question:
-            yield emit(f"（结合上文，按「{reply._query}」检索）\n\n")
+        if note:
+            yield emit(note + "\n\n")
         shown = set(self.history[-1].entry_ids[:1]) if self.history else set()
         answer = offline_answer(question, result, self.retriever.corpus, shown)
         yield emit(answer.body)
@@ -203,18 +204,19 @@ class ChatSession:
         rewritten = rewritten.strip("\"'“”「」 ")[:300]
         return rewritten or question
 
-    def _offline_query(self, question: str) -> str:
+    def _offline_query(self, question: str) -> tuple[str, str]:
         """A follow-up is searched with the topic (tags) of the previous turn's main entry.
 
         Tags rather than the entry's full question: the question's words would pull the same entry
         back to the top, while tags name the topic and let "它的初始化" find the LoRA-init entry.
         """
         if not (self.history and looks_like_follow_up(question)):
-            return question
+            return question, ""
         prev = self.history[-1]
         entry = self.retriever.corpus.get(prev.entry_ids[0]) if prev.entry_ids else None
         context = " ".join(entry.tags) if entry else prev.question
-        return f"{context} {question}"
+        note = f"（按追问理解：结合上一轮的「{entry.question if entry else prev.question}」检索）"
+        return f"{context} {question}", note
 
     def _messages(self, question: str, entries: list[Entry] | None) -> list[dict]:
         system = prompts.SYSTEM_RAG if entries is not None else prompts.SYSTEM_GENERAL

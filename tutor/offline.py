@@ -8,7 +8,7 @@ the follow-up questions an interviewer would ask next, and related entries. Ever
 `[n]` with the same closing sources list as LLM mode, so the user can open the full entry.
 
 Paragraphs are split on blank lines but never inside a ``` fence or a `$$` block, and a paragraph
-ending in "：" stays with what it introduces (a formula, a list). Trade-off: term overlap picks the
+ending in "：" stays with what it introduces, and a `$$` formula with the sentence before it. Trade-off: term overlap picks the
 right paragraphs of long, multi-part answers well enough and costs ~1 ms; it cannot rephrase or
 combine two entries the way a model can — that is what LLM mode is for.
 """
@@ -53,7 +53,7 @@ def split_blocks(markdown: str) -> list[str]:
     paras = ["\n".join(b) for b in blocks if b]
     merged: list[str] = []
     for p in paras:
-        if merged and merged[-1].rstrip().endswith(("：", ":")):
+        if merged and (merged[-1].rstrip().endswith(("：", ":")) or p.lstrip().startswith("$$")):
             merged[-1] += "\n\n" + p
         else:
             merged.append(p)
