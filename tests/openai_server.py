@@ -22,8 +22,13 @@ API (fixture `openai_server`, one fresh server per test):
     server.chat_requests            # the chat-completion ones; .body is the parsed JSON
     server.embedding_dim = 16       # POST /v1/embeddings: deterministic vectors (see `embed`)
     server.push("/v1/embeddings", Error(401, "bad key"))   # script any path: Reply/Error/Stall
-    server.route("/v1/audio/speech", handler)  # add an endpoint: handler(recorded, item) -> Response
-    recorded.multipart()            # parse a multipart/form-data body (audio transcription uploads)
+    server.pending()                # chat replies scripted but not consumed yet
+    # Add an endpoint (audio later): handler(recorded, item) -> Response, where item is the next
+    # scripted thing pushed to that path (None if none). Error/Stall/delay are handled for you.
+    server.route("/v1/audio/transcriptions", lambda rec, item: Response(200, {"text": item.payload}))
+    server.push("/v1/audio/transcriptions", Reply(payload="多头注意力"))
+    recorded.multipart()            # {"model": "whisper-1", "file": ("a.wav", b"...")}
+    Response(200, b"RIFF...", "audio/wav")   # binary bodies (speech) work too
 
 `embed(text, dim)` is a pure function (character-bigram hashing, L2-normalised), so similar texts
 get similar vectors and tests can compute the expected vector themselves.
