@@ -540,3 +540,51 @@ def test_deepseek_numbers_are_consistent():
     assert "0.001" in v3 and "0.0001" in v3 and "D=1" in v3
     # GPU hours x $2 = the quoted cost.
     assert 2.788e6 * 2 == pytest.approx(5.576e6) and "278.8 万" in text and "557.6 万" in text
+
+
+def test_gradient_accumulation_matches_full_batch_token_mean():
+    accumulate = exec_entry("gradient-accumulation")["accumulate_token_mean_grads"]
+    torch.manual_seed(9)
+    V, D = 13, 6
+    model = nn.Sequential(nn.Embedding(V, D), nn.Linear(D, V))
+    x = torch.randint(0, V, (4, 10))
+    y = torch.randint(0, V, (4, 10))
+    y[0, :8] = -100  # micro-batches with very different numbers of scored tokens
+    y[1, :9] = -100
+    micro = [(x[:2], y[:2]), (x[2:], y[2:])]
+
+    def grads():
+        return torch.cat([p.grad.flatten() for p in model.parameters()])
+
+    model.zero_grad()
+    logits = model(x)
+    F.cross_entropy(logits.reshape(-1, V), y.reshape(-1), ignore_index=-100).backward()
+    full = grads().clone()
+
+    model.zero_grad()
+    accumulate(model, micro)
+    assert torch.allclose(grads(), full, atol=1e-6)
+
+    model.zero_grad()  # the common mistake: mean per micro-batch, then divide by k
+    for xb, yb in micro:
+        lb = model(xb)
+        (F.cross_entropy(lb.reshape(-1, V), yb.reshape(-1), ignore_index=-100) / len(micro)).backward()
+    assert not torch.allclose(grads(), full, atol=1e-4)
+
+
+def test_majority_vote_and_best_of_n_numbers():
+    def majority(p: float, n: int) -> float:
+        return sum(math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(n // 2 + 1, n + 1))
+
+    text = text_of("test-time-scaling")
+    up = [majority(0.6, n) for n in (1, 5, 25, 101)]
+    down = [majority(0.4, n) for n in (1, 5, 25, 101)]
+    assert up == sorted(up) and down == sorted(down, reverse=True)
+    assert "、".join(fmt_num(v, 3) for v in up) in text  # 0.6、0.683、0.846、0.979
+    assert "、".join(fmt_num(v, 3) for v in down) in text  # 0.4、0.317、0.154、0.021
+    assert f"{majority(0.6, 25):.3f}" in text and f"{majority(0.4, 25):.3f}" in text
+    # Monte Carlo agrees with the binomial formula.
+    torch.manual_seed(10)
+    votes = (torch.rand(20_000, 25) < 0.6).sum(dim=1) > 12
+    assert votes.float().mean().item() == pytest.approx(majority(0.6, 25), abs=0.01)
+    assert f"{1 - 0.7**8:.3f}" in text  # best-of-8 with a perfect verifier at p = 0.3
