@@ -193,7 +193,13 @@ class HybridIndex:
             best[i] = max(best.get(i, 0.0), 1.0 - float(dist))
         return best
 
-    def search(self, query: str, k: int = 5) -> SearchResult:
+    def search(self, query: str, k: int = 5, *, weights: dict[str, float] | None = None,
+               code_prior: float | None = None, min_coverage: float | None = None) -> SearchResult:
+        """Top-k entries for `query`. The keyword arguments override WEIGHTS / CODE_PRIOR /
+        MIN_COVERAGE for this call only (eval/ uses them to measure single signals and to tune)."""
+        w = WEIGHTS if weights is None else {**dict.fromkeys(WEIGHTS, 0.0), **weights}
+        code_prior = CODE_PRIOR if code_prior is None else code_prior
+        min_coverage = MIN_COVERAGE if min_coverage is None else min_coverage
         query = (query or "").strip()
         terms = tokenize(query)
         if not query or not self.entries:
@@ -201,14 +207,14 @@ class HybridIndex:
         head, body = self.head.scores(terms), self.body.scores(terms)
         head = head / head.max() if head.max() > 0 else head
         body = body / body.max() if body.max() > 0 else body
-        dense_raw = self._dense(query)
+        dense_raw = self._dense(query) if w["dense"] else {}
         dense = np.zeros(len(self.entries))
         for i, v in dense_raw.items():
             dense[i] = v
         # Cosine is already on an absolute 0-1 scale; max-normalising it would turn noise into a vote.
-        fused = WEIGHTS["head"] * head + WEIGHTS["body"] * body + WEIGHTS["dense"] * dense
+        fused = w["head"] * head + w["body"] * body + w["dense"] * dense
         wants_code = bool(CODE_INTENT.search(query))
-        fused = np.where(self._is_code == wants_code, fused, fused * CODE_PRIOR)
+        fused = np.where(self._is_code == wants_code, fused, fused * code_prior)
         cq = compact(query)
         exact = self._phrasings.get(cq)
         if exact is not None:
@@ -228,7 +234,7 @@ class HybridIndex:
                 "coverage": self.coverage(qset, int(i)),
             }))
         cov = max((h.signals["coverage"] for h in hits), default=0.0)
-        relevant = bool(hits) and (exact is not None or cov >= MIN_COVERAGE)
+        relevant = bool(hits) and (exact is not None or cov >= min_coverage)
         return SearchResult(query, hits, relevant, cov)
 
 
@@ -262,7 +268,7 @@ def load_retriever(settings: Settings | None = None, *, corpus: Corpus | None = 
     """Open the index read-only. Without a built vector index, BM25 alone serves (and says so)."""
     settings = settings or get_settings()
     if corpus is None:
-        corpus = load_corpus(settings.corpus_dir, strict=False)
+        corpus = load_corpus(settings.corpus_dir, strict=False, cache_dir=settings.data_dir / "cache")
     collection = embedder = None
     if dense:
         from tutor.embeddings import get_embedder
