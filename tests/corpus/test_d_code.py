@@ -169,6 +169,14 @@ def test_mha_mask_fill_value_claims():
     with pytest.raises(RuntimeError):
         torch.zeros(2, dtype=torch.half).masked_fill(torch.tensor([True, False]), -1e9)
     assert "65504" in entry("code-mha").answer and torch.finfo(torch.half).max == 65504
+    # mask dtype: ~ on a 0/1 integer mask is a bitwise not, and SDPA adds a float mask as a bias
+    assert (~torch.tensor([0, 1])).tolist() == [-1, -2]
+    q = k = v = torch.randn(1, 1, 3, 4)
+    keep = torch.tensor([True, True, False]).expand(3, 3)
+    as_bool = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+    as_float = F.scaled_dot_product_attention(q, k, v, attn_mask=keep.float())
+    assert not torch.allclose(as_bool, as_float)
+    assert "偏置" in entry("code-mha").answer
 
 
 def test_cross_attention_equals_sdpa_with_different_lengths_and_dims():
