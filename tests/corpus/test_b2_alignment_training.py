@@ -588,3 +588,28 @@ def test_majority_vote_and_best_of_n_numbers():
     votes = (torch.rand(20_000, 25) < 0.6).sum(dim=1) > 12
     assert votes.float().mean().item() == pytest.approx(majority(0.6, 25), abs=0.01)
     assert f"{1 - 0.7**8:.3f}" in text  # best-of-8 with a perfect verifier at p = 0.3
+
+
+def test_fp8_formats_match_the_entry():
+    e4m3, e5m2 = torch.finfo(torch.float8_e4m3fn), torch.finfo(torch.float8_e5m2)
+    assert (e4m3.max, e4m3.eps) == (448.0, 2**-3)
+    assert (e5m2.max, e5m2.eps) == (57344.0, 2**-2)
+    text = text_of("fp8-training")
+    assert "| 1 / 4 / 3 | 448 |" in text and "| 1 / 5 / 2 | 57344 |" in text
+    assert "2^{-3}=0.125" in text and "2^{-2}=0.25" in text
+    # Block-wise (1x128) scaling keeps one outlier from crushing everyone else's resolution,
+    # which is what a single per-tensor scale does.
+    torch.manual_seed(11)
+    x = torch.randn(8, 512)
+    x[0, 0] = 1e5  # five orders of magnitude above the rest
+    normal = torch.ones_like(x, dtype=torch.bool)
+    normal[0, :128] = False  # judge the error on values outside the outlier's block
+
+    def quant_error(blocks: torch.Tensor) -> float:
+        scale = blocks.abs().amax(dim=-1, keepdim=True) / e4m3.max
+        deq = ((blocks / scale).to(torch.float8_e4m3fn).float() * scale).reshape_as(x)
+        return ((deq - x).abs()[normal].sum() / x.abs()[normal].sum()).item()
+
+    per_tensor = quant_error(x.reshape(1, -1))
+    per_block = quant_error(x.reshape(8, -1, 128))
+    assert per_block < 0.1 and per_tensor > 3 * per_block
