@@ -11,14 +11,18 @@ cut: an oversized one becomes a chunk of its own. Chunk ids are content-addresse
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from markdown_it import MarkdownIt
 
 from tutor.corpus import Entry
 
 MAX_CHARS = 600
+_MD = MarkdownIt("commonmark").disable("inline")  # block boundaries are all chunking needs
 
 
 @dataclass
@@ -32,7 +36,7 @@ class Chunk:
 def _blocks(markdown: str) -> list[tuple[str, str | None]]:
     """Top-level blocks of the answer as (source text, heading text if the block is a heading)."""
     lines = markdown.splitlines()
-    tokens = MarkdownIt("commonmark").parse(markdown)
+    tokens = _MD.parse(markdown)
     spans: list[tuple[int, int, str | None]] = []
     depth = 0
     for i, tok in enumerate(tokens):
@@ -101,8 +105,35 @@ def chunk_entry(entry: Entry, max_chars: int = MAX_CHARS) -> list[Chunk]:
     return chunks
 
 
-def chunk_corpus(entries: list[Entry], max_chars: int = MAX_CHARS) -> list[Chunk]:
-    return [c for e in entries for c in chunk_entry(e, max_chars)]
+CHUNK_CACHE_VERSION = "1"
+
+
+def chunk_corpus(entries: list[Entry], max_chars: int = MAX_CHARS, cache_dir: Path | None = None) -> list[Chunk]:
+    """Chunks of every entry; with `cache_dir`, an entry whose content hash is unchanged is not re-chunked."""
+    if cache_dir is None:
+        return [c for e in entries for c in chunk_entry(e, max_chars)]
+    cache_file = Path(cache_dir) / f"chunks-v{CHUNK_CACHE_VERSION}-{max_chars}.json"
+    try:
+        cache = json.loads(cache_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    fresh, out = {}, []
+    for e in entries:
+        key = e.content_hash() + e.path
+        rows = cache.get(key)
+        if rows is None:
+            rows = [[c.id, c.text, c.metadata] for c in chunk_entry(e, max_chars)]
+        fresh[key] = rows
+        out.extend(Chunk(id=i, entry_id=e.id, text=t, metadata=m) for i, t, m in rows)
+    if fresh.keys() != cache.keys():
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(fresh, ensure_ascii=False), encoding="utf-8")
+            tmp.replace(cache_file)
+        except OSError:
+            pass
+    return out
 
 
 def strip_markup(text: str) -> str:

@@ -60,11 +60,12 @@ def ingest_corpus(settings: Settings, corpus_dir: Path | None = None, progress: 
                   embedder: Embedder | None = None, client=None, strict: bool = True) -> IngestReport:
     started = time.perf_counter()
     notes: list[str] = []
-    if strict:
-        corpus = load_corpus(corpus_dir or settings.corpus_dir, strict=True)
-    else:
-        entries, problems = check_corpus(corpus_dir or settings.corpus_dir)
-        corpus = load_corpus(corpus_dir or settings.corpus_dir, strict=False)
+    root = corpus_dir or settings.corpus_dir
+    cache_dir = settings.data_dir / "cache"
+    checked = check_corpus(root, cache_dir)
+    corpus = load_corpus(root, strict=strict, checked=checked)
+    if not strict:
+        problems = checked[1]
         if problems:
             notes.append(f"知识库有 {len(problems)} 处问题，有问题的条目暂不收录；运行 `python -m ingest --check` 查看 "
                          f"(first: {problems[0]})")
@@ -72,7 +73,7 @@ def ingest_corpus(settings: Settings, corpus_dir: Path | None = None, progress: 
     client = client or chroma_client(settings)
     collection = open_collection(client, embedder.name, embedder.dim)
 
-    chunks = {c.id: c for c in chunk_corpus(corpus.entries)}
+    chunks = {c.id: c for c in chunk_corpus(corpus.entries, cache_dir=cache_dir)}
     existing = set(collection.get(include=[])["ids"])
     to_add = [c for cid, c in chunks.items() if cid not in existing]
     to_delete = sorted(existing - chunks.keys())

@@ -13,7 +13,9 @@ shows the author everything to fix.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,8 +131,11 @@ class Corpus:
         return h.hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=1)
 def _md() -> MarkdownIt:
-    return MarkdownIt("commonmark")
+    # Block structure only: headings, lists and fences are all we read, and the inline pass
+    # (emphasis, links, ...) would double the parse time for nothing.
+    return MarkdownIt("commonmark").disable("inline")
 
 
 def _list_items(tokens, lines: list[str]) -> list[tuple[int, str]]:
@@ -374,8 +379,35 @@ def corpus_files(root: Path) -> list[Path]:
     )
 
 
-def check_corpus(root: Path) -> tuple[list[Entry], list[Problem]]:
-    """Parse and validate every file; cross-entry checks (duplicate ids, dangling links) included."""
+PARSE_CACHE_VERSION = "1"
+
+
+def _parse_cached(path: Path, root: Path, cache: dict | None, fresh: dict) -> tuple[list[Entry], list[Problem]]:
+    """parse_file, memoised by the file's content hash (and the display path used in messages)."""
+    if cache is None:
+        return parse_file(path, root)
+    raw = path.read_bytes()
+    key = hashlib.sha1(raw + b"\0" + path.relative_to(root).as_posix().encode()
+                       + b"\0" + _display_path(path).encode()).hexdigest()
+    hit = cache.get(key)
+    if hit is None:
+        entries, problems = parse_file(path, root)
+        hit = {"entries": [[e.model_dump(), e._id_line, e._follow_up_lines, e._valid] for e in entries],
+               "problems": [[p.path, p.line, p.message] for p in problems]}
+    fresh[key] = hit
+    entries = []
+    for dump, id_line, fu_lines, valid in hit["entries"]:
+        e = Entry.model_validate(dump)
+        e._id_line, e._follow_up_lines, e._valid = id_line, list(fu_lines), valid
+        entries.append(e)
+    return entries, [Problem(*p) for p in hit["problems"]]
+
+
+def check_corpus(root: Path, cache_dir: Path | None = None) -> tuple[list[Entry], list[Problem]]:
+    """Parse and validate every file; cross-entry checks (duplicate ids, dangling links) included.
+
+    With `cache_dir`, unchanged files (same content hash) are not parsed again: the no-change
+    path of ingest and app start-up then costs file reads, not markdown parsing."""
     root = Path(root)
     entries: list[Entry] = []
     problems: list[Problem] = []
@@ -384,10 +416,15 @@ def check_corpus(root: Path) -> tuple[list[Entry], list[Problem]]:
     files = corpus_files(root)
     if not files:
         problems.append(Problem(_display_path(root), 1, "语料目录中没有 .md 文件 (no markdown files)"))
+    cache_file = Path(cache_dir) / f"corpus-parse-v{PARSE_CACHE_VERSION}.json" if cache_dir else None
+    cache = _read_json(cache_file) if cache_file else None
+    fresh: dict = {}
     for path in files:
-        got, file_problems = parse_file(path, root)
+        got, file_problems = _parse_cached(path, root, cache, fresh)
         entries.extend(got)
         problems.extend(file_problems)
+    if cache_file is not None and fresh.keys() != (cache or {}).keys():
+        _write_json(cache_file, fresh)
 
     seen: dict[str, Entry] = {}
     for e in entries:
@@ -409,8 +446,27 @@ def check_corpus(root: Path) -> tuple[list[Entry], list[Problem]]:
     return unique, problems
 
 
-def load_corpus(root: Path, strict: bool = True) -> Corpus:
-    entries, problems = check_corpus(root)
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{id(data)}.tmp")
+        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)  # atomic: a concurrent reader sees the old or the new cache, never half
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+
+
+def load_corpus(root: Path, strict: bool = True, cache_dir: Path | None = None,
+                checked: tuple[list[Entry], list[Problem]] | None = None) -> Corpus:
+    """The corpus as served. `checked` reuses a `check_corpus` result instead of parsing again."""
+    entries, problems = checked if checked is not None else check_corpus(root, cache_dir)
     if problems and strict:
         raise CorpusError(problems)
     # Non-strict (the app at start-up): serve the valid entries, drop the broken ones.

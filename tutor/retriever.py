@@ -124,6 +124,8 @@ class HybridIndex:
         self.entries = corpus.entries
         self.collection = collection
         self.embedder = embedder
+        # Counted once: the index is read-only for the life of this object (ingest builds a new one).
+        self._dense_count = collection.count() if collection is not None else 0
         heads, bodies = self._tokens(cache_dir)
         self.head = BM25(heads)
         self.body = BM25(bodies)
@@ -178,11 +180,9 @@ class HybridIndex:
         return got / total if total else 0.0
 
     def _dense(self, query: str) -> dict[int, float]:
-        if self.collection is None or self.embedder is None:
+        if self.collection is None or self.embedder is None or not self._dense_count:
             return {}
-        count = self.collection.count()
-        if not count:
-            return {}
+        count = self._dense_count
         res = self.collection.query(query_embeddings=[self.embedder.embed_query(query)],
                                     n_results=min(DENSE_CANDIDATES, count), include=["metadatas", "distances"])
         best: dict[int, float] = {}
