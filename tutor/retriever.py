@@ -65,11 +65,16 @@ class BM25:
         self.n = len(docs)
         self.doc_len = np.array([len(d) for d in docs], dtype=np.float64)
         self.avgdl = float(self.doc_len.mean()) if self.n else 0.0
-        self.postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        lists: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for i, doc in enumerate(docs):
             for term, tf in Counter(doc).items():
-                self.postings[term].append((i, tf))
-        idf = {t: math.log(self.n - len(p) + 0.5) - math.log(len(p) + 0.5) for t, p in self.postings.items()}
+                lists[term].append((i, tf))
+        # Postings as (doc index array, tf array): compact at 100x corpus size, vectorised at query time.
+        self.postings: dict[str, tuple[np.ndarray, np.ndarray]] = {
+            t: (np.array([p[0] for p in pl], dtype=np.int32), np.array([p[1] for p in pl], dtype=np.float64))
+            for t, pl in lists.items()
+        }
+        idf = {t: math.log(self.n - len(p[0]) + 0.5) - math.log(len(p[0]) + 0.5) for t, p in self.postings.items()}
         floor = epsilon * (sum(idf.values()) / len(idf)) if idf else 0.0
         self.idf = {t: (v if v >= 0 else floor) for t, v in idf.items()}
         self._norm = self.k1 * (1 - self.b + self.b * self.doc_len / self.avgdl) if self.n else self.doc_len
@@ -77,11 +82,10 @@ class BM25:
     def scores(self, query: list[str]) -> np.ndarray:
         out = np.zeros(self.n)
         for term in query:
-            plist = self.postings.get(term)
-            if not plist:
+            posting = self.postings.get(term)
+            if posting is None:
                 continue
-            idx = np.fromiter((p[0] for p in plist), dtype=np.int64, count=len(plist))
-            tf = np.fromiter((p[1] for p in plist), dtype=np.float64, count=len(plist))
+            idx, tf = posting
             out[idx] += self.idf[term] * tf * (self.k1 + 1) / (tf + self._norm[idx])
         return out
 
@@ -219,11 +223,13 @@ class HybridIndex:
         exact = self._phrasings.get(cq)
         if exact is not None:
             fused[exact] += EXACT_BONUS
-        elif len(cq) >= 6:
-            for phrase, i in self._phrasings.items():
-                if len(phrase) >= 6 and phrase in cq:
-                    fused[i] += CONTAINED_BONUS * len(phrase) / len(cq)
-        order = np.argsort(-fused, kind="stable")[:k]
+        elif len(cq) >= 6:  # a pasted question with extra words: look among the leading candidates only
+            for i in _top(fused, 50):
+                e = self.entries[i]
+                best = max((len(p) for p in map(compact, (e.question, *e.aliases)) if len(p) >= 6 and p in cq),
+                           default=0)
+                fused[i] += CONTAINED_BONUS * best / len(cq)
+        order = _top(fused, k)
         qset = set(terms)
         hits = []
         for i in order:
@@ -236,6 +242,14 @@ class HybridIndex:
         cov = max((h.signals["coverage"] for h in hits), default=0.0)
         relevant = bool(hits) and (exact is not None or cov >= min_coverage)
         return SearchResult(query, hits, relevant, cov)
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k best scores, best first (argpartition: linear in corpus size)."""
+    if len(scores) <= k:
+        return np.argsort(-scores, kind="stable")
+    part = np.argpartition(-scores, k)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
 
 
 class HybridRetriever(BaseRetriever):
