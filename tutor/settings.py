@@ -74,7 +74,8 @@ class Settings(BaseSettings):
     interview_follow_ups: int = 2  # follow-up questions per main question (0 = none)
 
     # Progress store.
-    database_url: str | None = None  # default: sqlite file under data_dir
+    database_url: str | None = None  # sqlite:///path or a bare path; default: data_dir/progress.sqlite3
+    profile: str = "default"  # whose progress is recorded (CLI --profile; the UI uses the login name)
 
     @property
     def llm_enabled(self) -> bool:
