@@ -42,11 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     print(ensure_index(settings, progress=True).summary(), flush=True)
 
     from tutor.retriever import load_retriever
-    from tutor.ui import build_app
+    from tutor.ui import build_app, launch_options
 
     app = build_app(settings, load_retriever(settings))
-    app.queue(default_concurrency_limit=8).launch(server_name=args.host, server_port=args.port,
-                                                  auth=auth or None)
+    app.queue(default_concurrency_limit=8, max_size=64).launch(server_name=args.host, server_port=args.port,
+                                                               auth=auth or None, **launch_options())
     return 0
 
 

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from tests.openai_server import openai_server  # noqa: F401
+from tests.ui_app import llm_app, offline_app, ui_index  # noqa: F401  (real app subprocesses for UI tests)
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
