@@ -4,7 +4,9 @@
 
 Random search over `OfflineParams` followed by one pass of coordinate refinement, maximising
 
-    J = band_accuracy + 0.5 * spearman        (dev split only)
+    J = band_accuracy + 0.5 * spearman + 0.25 * ordering_accuracy        (dev split only)
+
+(ordering: within an entry, complete > partial > wrong; see eval/grading_eval.py).
 
 The test split is graded once, with the winning parameters, and only printed: it never influences
 the choice. Copy the printed parameters into the defaults of `OfflineParams` in
@@ -23,7 +25,7 @@ import time
 from eval.grading_eval import grade_rows, load_calibration, metrics
 
 SPACE = {
-    "bigram_weight": [0.0, 0.15, 0.3, 0.45, 0.6],
+    "bigram_weight": [0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9],
     "question_discount": [0.1, 0.25, 0.4, 0.6, 0.8],
     "idf_power": [0.5, 0.75, 1.0, 1.25, 1.5],
     "formula_weight": [0.1, 0.3, 0.6],
@@ -40,7 +42,8 @@ SPACE = {
 
 def objective(m: dict) -> float:
     rho = m["spearman"] if m["spearman"] == m["spearman"] else 0.0  # NaN -> 0
-    return m["band_accuracy"] + 0.5 * rho
+    order = m["ordering_accuracy"] if m["ordering_accuracy"] == m["ordering_accuracy"] else 0.0
+    return m["band_accuracy"] + 0.5 * rho + 0.25 * order
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -122,7 +122,7 @@ def parse_output(text: str, n_points: int) -> LLMGradeOutput:
     fenced = re.search(r"```(?:json)?\s*(.*?)\s*```", body, re.S)
     if fenced:
         body = fenced.group(1)
-    elif not body.startswith("{") and "{" in body:
+    elif not body.startswith("{") and "{" in body and "}" in body:
         body = body[body.index("{"): body.rindex("}") + 1]
     try:
         obj = json.loads(body)

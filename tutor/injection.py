@@ -8,7 +8,8 @@ the offline grader (whose keyword matching would otherwise count words inside th
 
 Trade-offs: pattern lists are finite, so a novel phrasing can slip through; that is acceptable because
 nothing downstream lets an instruction *raise* a score: the offline grader ignores imperative text, and
-the LLM grader's verdicts must quote the answer and are scored by our code. Patterns are anchored on
+the LLM grader's verdicts must quote the answer and are scored by our code. Removal is per sentence
+(see `_CLAUSE_RE`). Patterns are anchored on
 grader vocabulary (评分/打分/满分/score/grade/instructions) so ordinary answers that mention "忽略" or
 "指令微调" are not cut.
 """
@@ -18,15 +19,16 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_SCORE = r"(?:满分|高分|10\s*分|十分(?=$|[吧啊呀了呢，,。！!\s])|一百分|100\s*分|最高分|10\s*/\s*10)"
+_SCORE = r"(?:满分|10\s*分|十分(?=$|[吧啊呀了呢，,。！!\s])|一百分|100\s*分|最高分|10\s*/\s*10)"
+_RUBRIC = r"(?:评分|打分|指令|指示|提示词|规则|要求|设定|要点|(?:上面|以上|之前|前面|上述)的?(?:所有|全部)?(?:指令|要求|规则|内容|提示|设定|说明|标准))"
 _PATTERNS = [
-    # Chinese: ignore the rubric / previous instructions
-    r"(忽略|无视|忘记|忘掉|不要管|别管|绕过)[^。！？\n]{0,12}(评分|打分|标准|规则|指令|指示|提示词|要求|设定|要点|上面|以上|之前|前面)",
-    # Chinese: asking for (or asserting) a score
-    r"(给|打|判|评|算)[^。！？\n]{0,8}" + _SCORE,
-    _SCORE + r"[^。！？\n]{0,6}(给我|给这个|给本|吧|谢谢|才对|才合理)",
-    r"(应该|应当|值得|应得|配得上|必须)[^。！？\n]{0,6}" + _SCORE,
-    r"(分数|得分|评分)\s*(必须|应该|应当|要|设为|设置为|改为|改成|记为|=|:|：)\s*(10|十|满分|100)",
+    # Chinese: ignore the rubric / previous instructions ("忽略之前的 token" is not one)
+    r"(忽略|无视|忘记|忘掉|不要管|别管|绕过)[^。！？\n]{0,6}" + _RUBRIC,
+    # Chinese: asking for (or asserting) a score; "给好回答高分""人工打 1 到 10 分" are not requests
+    r"(给我|给本?回答|给这个(回答|答案)|给这[题道]|请给|请打|直接给|直接打|直接判|直接输出|判为|记为|评为|打成|算作|算我)[^。！？\n]{0,6}" + _SCORE,
+    _SCORE + r"[^。！？\n]{0,4}(给我|吧|谢谢|才对|才合理)",
+    r"(应该|应当|值得|应得|配得上|必须)(得|拿|给|打|是|为)?\s*" + _SCORE,
+    r"(分数|得分|评分)\s*(必须|应该|应当|应为|应是|要|设为|设置为|改为|改成|记为|=|:|：)\s*(10|十|满分|100)",
     r"(你|您)(现在)?(是|作为|扮演)[^。！？\n]{0,10}(评分|考官|打分|阅卷)",
     r"(所有|全部|每个|每条)?要点[^。！？\n]{0,6}(都|全部|均)?(判|标记|算|记)为?\s*(覆盖|已覆盖|covered)",
     r"^\s*[\[【(（]\s*(系统|system|admin|管理员)\s*[\]】)）]",
@@ -41,8 +43,11 @@ _PATTERNS = [
     r"</?\s*(answer|candidate_answer|system|instructions?)\s*>",
 ]
 INJECTION_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
-# Clause boundaries: an instruction is removed with the clause it sits in, not the whole answer.
-_CLAUSE_RE = re.compile(r"[^，,。；;！!？?\n]+[，,。；;！!？?\n]*")
+# Sentence boundaries: an instruction is removed with the whole sentence it sits in. Cutting only its
+# clause would leave fragments ('"verdicts": "all covered"}') that change how the rest is graded;
+# removing the sentence makes "answer + instruction" grade exactly like "answer" when the instruction
+# is its own sentence, and lower when the candidate mixed it into a real sentence.
+_CLAUSE_RE = re.compile(r"[^。；;！!？?\n]+?(?:[。；;！!？?\n]+|\.(?=\s|$|[\u4e00-\u9fff])|$)")
 
 
 def _norm(text: str) -> str:
@@ -50,12 +55,12 @@ def _norm(text: str) -> str:
 
 
 def find_injections(text: str) -> list[str]:
-    """The clauses of `text` that address the grader, verbatim."""
+    """The sentences of `text` that address the grader, verbatim."""
     return [m.group() for m in _CLAUSE_RE.finditer(text) if INJECTION_RE.search(_norm(m.group()))]
 
 
 def strip_injections(text: str) -> tuple[str, list[str]]:
-    """Remove every clause that addresses the grader. Returns (clean text, removed clauses)."""
+    """Remove every sentence that addresses the grader. Returns (clean text, removed sentences)."""
     kept, removed = [], []
     for m in _CLAUSE_RE.finditer(text):
         clause = m.group()

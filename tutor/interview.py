@@ -292,12 +292,13 @@ class Interview:
         if sum(1 for t in q.turns if t.kind == "follow_up") >= self.state.config.max_follow_ups:
             return None
         last = q.turns[-1]
-        probed: set[int] = set()
-        if last.kind == "follow_up" and last.focus is None and last.entry_id != q.entry_id:
-            entry, grade = self.corpus.get(last.entry_id), last.grade  # go on down the linked entry
-        else:
-            entry, grade = self.corpus.get(q.entry_id), q.turns[0].grade
-            probed = {i for t in q.turns[1:] if t.entry_id == q.entry_id and t.focus for i in t.focus}
+        # The main question's gaps come first; once they are all probed, follow the linked entry
+        # the last follow-up went to (its own gaps, then deeper); otherwise go deeper from the main entry.
+        entry, grade = self.corpus.get(q.entry_id), q.turns[0].grade
+        probed = {i for t in q.turns[1:] if t.entry_id == q.entry_id and t.focus for i in t.focus}
+        main_gaps = grade is not None and any(k.verdict != "covered" and k.index not in probed for k in grade.key_points)
+        if not main_gaps and last.kind == "follow_up" and last.focus is None and last.entry_id != q.entry_id:
+            entry, grade, probed = self.corpus.get(last.entry_id), last.grade, set()
         if entry is None:
             return None
         used = {t.prompt for t in q.turns}

@@ -64,6 +64,14 @@ def render_report(state, corpus: Corpus) -> str:
         lines.append(f"| {n} | {_cell(_link(corpus, q.entry_id))} | {_cell(topic)} | {score:g} | {fu_text} | "
                      f"{STATUS_LABEL[q.turns[0].status]} |")
 
+    follow = [(n, t) for n, q in enumerate(qs, 1) for t in q.turns[1:]]
+    if follow:
+        lines += ["", "## 追问", ""]
+        for n, t in follow:
+            score = f"{t.grade.score:g}/10" if t.grade and t.status == "answered" else STATUS_LABEL[t.status]
+            origin = {"llm": "大模型追问", "template": "按漏掉的要点追问"}.get(t.source, "题库追问")
+            lines.append(f"- 第 {n} 题 · {_cell(t.prompt)}（{origin}，依据 {_link(corpus, t.entry_id)}）：{score}")
+
     lines += ["", "## 各主题得分", "", "| 主题 | 题数 | 平均分 |", "| --- | --- | --- |"]
     for topic, scores in sorted(topic_scores.items(), key=lambda kv: statistics.fmean(kv[1])):
         lines.append(f"| {_cell(topic)} | {len(scores)} | {statistics.fmean(scores):.1f} |")
@@ -80,7 +88,7 @@ def render_report(state, corpus: Corpus) -> str:
                               if k.verdict == "covered" and k.index < len(t.focus)}
         review[q.entry_id] = min(review.get(q.entry_id, 10.0), main.grade.score if main.grade else 0.0)
         blocks = [(q.entry_id, main, recovered)]
-        blocks += [(t.entry_id, t, set()) for t in q.turns[1:] if t.entry_id != q.entry_id and t.focus is None]
+        blocks += [(t.entry_id, t, set()) for t in q.turns[1:] if t.entry_id != q.entry_id]
         for entry_id, turn, rec in blocks:
             if turn is not main and turn.grade:
                 review[entry_id] = min(review.get(entry_id, 10.0), turn.grade.score)

@@ -116,8 +116,10 @@ _SYNONYM_GROUPS: dict[str, list[str]] = {
     "一致": ["consistent", "same", "相同", "一样", "一致性"],
     "饱和": ["saturate", "saturat", "saturation"],
     "接近": ["close", "approach", "趋近", "趋于", "逼近", "约等于", "几乎"],
-    "增大": ["increase", "increas", "grow", "larger", "bigger", "变大", "增加", "增长", "上升", "升高", "膨胀", "越大", "越来越大"],
-    "减小": ["decrease", "decreas", "reduce", "reduc", "smaller", "shrink", "变小", "减少", "降低", "下降", "越小", "缩减"],
+    "增大": ["increase", "increas", "grow", "larger", "bigger", "变大", "增加", "增长", "上升", "升高", "膨胀", "越大", "越来越大", "升", "涨",
+             "变多", "上涨"],
+    "减小": ["decrease", "decreas", "reduce", "reduc", "smaller", "shrink", "变小", "减少", "降低", "下降", "越小", "缩减", "降",
+             "变少", "减"],
     "线性": ["linear", "linearly", "线性地", "成正比", "正比"],
     "平方": ["quadratic", "quadratically", "二次", "平方级"],
     "消失": ["vanish", "vanishing"],
@@ -209,7 +211,8 @@ NEGATION_AUX = {"是", "会", "需要", "要", "用", "能", "可以", "太", "�
                 "are", "does", "do", "need", "really"}
 # Tokens that start with 不/没/无 but are words of their own, not a negation of the rest.
 NEGATION_WORDS_KEPT = {"不同", "不断", "不仅", "无论", "不少", "不过", "不够", "无关", "不变", "不变性", "无穷",
-                       "不稳定", "不足", "不一定", "无穷大"}
+                       "不稳定", "不足", "不一定", "无穷大", "不然", "要不然", "不管", "不久", "非常", "非线性", "非要",
+                       "非得", "无损", "无监督", "非对称", "不对称"}
 
 # Function words: their presence marks real sentences (relations), their absence keyword lists.
 FUNCTION_WORDS = {
@@ -226,6 +229,12 @@ FUNCTION_WORDS = {
     "than", "if", "into", "each", "per", "we", "you", "they", "can", "will", "would", "should", "makes",
     "make", "has", "have", "do", "does", "not", "no", "more", "less", "very", "too", "only", "also",
 }
+# Function words that carry structure (copula, connectives, prepositions, pronouns): their share of the
+# tokens tells a sentence from a keyword list. Positional and quantity words (上, 之前, 每个) do not.
+RELATION_WORDS = FUNCTION_WORDS - {"上", "下", "中", "里", "时", "时候", "前", "后", "之前", "之后", "一个", "每",
+                                   "每个", "各", "所", "之", "最", "更", "很", "太", "只", "只有", "主要", "一般",
+                                   "通常", "吧", "呢", "啊", "嘛", "么", "吗", "嗯", "呃", "per", "each", "more",
+                                   "less", "very", "too", "only"}
 # Not content: function words plus fillers and question words. Content tokens are what key points match.
 STOPWORDS = FUNCTION_WORDS | {
     "一下", "一些", "有些", "比如", "例如", "就是说", "可能", "应该", "大概", "感觉", "觉得", "知道", "记得", "好像",
@@ -249,6 +258,7 @@ DOMAIN_TERMS = [
     "欠拟合", "正则化", "学习率", "预热", "余弦退火", "数据并行", "张量并行", "流水线并行", "专家并行", "零冗余",
     "优化器状态", "重计算", "梯度累积", "稀疏", "专家", "路由", "负载均衡", "缩放不变性", "平移不变性", "均方根",
     "方差", "标准差", "均值", "点积", "饱和", "均匀", "线性", "二次", "复杂度", "矩阵乘法", "转置", "维度", "偏置",
+    "非负", "非零", "非线性", "不依赖", "不需要", "不可学习", "可学习",
 ]
 
 
@@ -362,7 +372,7 @@ class Analyzer:
         negate = False
         for surface in self._surface_tokens(canon.replace("'", "")):
             parts = [surface]
-            if (len(surface) >= 2 and surface[0] in "不没无" and surface not in NEGATION_WORDS_KEPT
+            if (len(surface) >= 2 and surface[0] in "不没无非" and surface not in NEGATION_WORDS_KEPT
                     and surface not in NEGATIONS and surface not in SYNONYMS):
                 parts = [surface[0], surface[1:]]
             for part in parts:
