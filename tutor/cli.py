@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("tutor.doctor", "检查各后端的配置与连通性"),
     "grade": ("tutor.grade_cli", "按要点给一段回答评分（--json / --batch）"),
     "interview": ("tutor.interview_cli", "在终端进行模拟面试（可追问、可续接）"),
+    "progress": ("tutor.progress_cli", "学习进度、今日待复习、导出/导入/删除用户档案"),
     "ask": ("tutor.chat_cli", "问一个问题（带引用；未配置大模型时离线回答）"),
     "chat": ("tutor.chat_cli", "多轮对话问答（带引用与对话记忆）"),
 }

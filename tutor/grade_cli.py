@@ -9,6 +9,11 @@ markdown-ish rendering, `--json` prints `Grade.model_dump()` unchanged so script
 the app sees. Batch mode prints one JSON object per input line, in order; a bad line prints
 `{"line": n, "error": "..."}` and the run continues (exit code 1 at the end), so one typo never
 loses the other grades.
+
+Progress: a single grade is recorded to the profile's progress (`--profile`, default TUTOR_PROFILE
+or "default"; `--no-record` to skip) by `tutor.progress`, after grading: the grader never sees the
+store, and a broken store only prints a warning. Batch mode is for scripts and evaluation, so it
+records only when `--profile` is given explicitly.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="输出 JSON（评分对象）")
     parser.add_argument("--grader", choices=["auto", "offline", "llm"], default=None,
                         help="评分器（默认按配置：配置了大模型就用大模型）")
+    parser.add_argument("--profile", default=None, help="记录到哪个用户档案的学习进度（默认 TUTOR_PROFILE 或 default）")
+    parser.add_argument("--no-record", action="store_true", help="不记录到学习进度")
 
 
 def _unknown(entry_id: str, corpus) -> str:
@@ -61,8 +68,17 @@ def run(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 2
 
+    recorder = None
+    if not args.no_record and (not args.batch or args.profile):
+        from tutor.progress import open_for_recording
+
+        store, profile, warning = open_for_recording(settings, args.profile)
+        if warning:
+            print(warning, file=sys.stderr)
+        recorder = (store, profile) if store is not None else None
+
     if args.batch:
-        return _batch(args.batch, grader, corpus)
+        return _batch(args.batch, grader, corpus, recorder)
 
     entry = corpus.get(args.entry_id)
     if entry is None:
@@ -82,10 +98,25 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"题目：{entry.question}（{entry.citation}）\n")
         print(grade.to_markdown())
+    if _record(recorder, grade, corpus) and not args.json:
+        print(f"\n已记录到学习进度（{recorder[1]}）。查看：tutor progress show", file=sys.stderr)
     return 0
 
 
-def _batch(path: Path, grader, corpus) -> int:
+def _record(recorder, grade, corpus) -> bool:
+    if recorder is None:
+        return False
+    from tutor.progress import record_grade
+    from tutor.progress_store import ProgressStoreError
+
+    try:
+        return record_grade(recorder[0], recorder[1], grade, corpus)
+    except ProgressStoreError as exc:
+        print(f"本次作答没有记录到学习进度：{exc}", file=sys.stderr)
+        return False
+
+
+def _batch(path: Path, grader, corpus, recorder=None) -> int:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -112,6 +143,7 @@ def _batch(path: Path, grader, corpus) -> int:
             continue
         grade = grader.grade(entry, answer)
         print(json.dumps(grade.model_dump(mode="json"), ensure_ascii=False), flush=True)
+        _record(recorder, grade, corpus)
     if errors:
         print(f"{errors} 行无法评分（见输出中的 error 行）", file=sys.stderr)
     return 1 if errors else 0

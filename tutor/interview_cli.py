@@ -8,6 +8,12 @@ Design: the terminal loop only prints what `tutor.interview.Interview` says and 
 The session is saved after every answer (JSON under data_dir/interviews), so Ctrl-C / Ctrl-D or a
 crash loses nothing; at the end the markdown report is printed and saved next to the JSON. A line
 ending in "\\" continues the answer on the next line.
+
+Progress (`tutor.progress`): a new session asks the profile's due and weak entries first (the
+session's `priority` hook), and every graded turn plus the session and its report are recorded to
+the profile (`--profile`, default TUTOR_PROFILE or "default"; `--no-record` for neither). Recording
+is idempotent, so it simply runs after every answer; a broken store prints one warning and the
+interview goes on.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="随机种子（同样的种子出同样的题）")
     parser.add_argument("--resume", nargs="?", const="latest", default=None, help="继续上次（或指定 id 的）面试")
     parser.add_argument("--list", action="store_true", help="列出保存的面试")
+    parser.add_argument("--profile", default=None, help="用户档案名：先问到期/薄弱的题，并记录进度（默认 TUTOR_PROFILE 或 default）")
+    parser.add_argument("--no-record", action="store_true", help="不读取也不记录学习进度")
 
 
 def _read_answer() -> str:
@@ -36,6 +44,21 @@ def _read_answer() -> str:
             continue
         parts.append(line)
         return "\n".join(parts)
+
+
+def _record(progress, profile, session):
+    """Record the session's new graded turns; on a store error warn once and stop recording."""
+    if progress is None:
+        return None
+    from tutor.progress import record_interview
+    from tutor.progress_store import ProgressStoreError
+
+    try:
+        record_interview(progress, profile, session)
+        return progress
+    except ProgressStoreError as exc:
+        print(f"学习进度记录失败，本场后面的作答不再记录：{exc}", file=sys.stderr)
+        return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,6 +81,13 @@ def run(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     llm = grader.llm
+    progress, profile, warning = (None, None, None)
+    if not args.no_record:
+        from tutor.progress import open_for_recording
+
+        progress, profile, warning = open_for_recording(settings, args.profile)
+        if warning:
+            print(warning, file=sys.stderr)
     if args.resume:
         ids = store.ids()
         session_id = ids[0] if args.resume == "latest" and ids else args.resume
@@ -71,7 +101,12 @@ def run(args: argparse.Namespace) -> int:
         follow_ups = settings.interview_follow_ups if args.follow_ups is None else args.follow_ups
         config = InterviewConfig(topics=topics, level=args.level, n_questions=max(1, args.questions),
                                  max_follow_ups=max(0, follow_ups), seed=args.seed)
-        session = Interview.start_new(corpus, grader, config, llm=llm)
+        priority = None
+        if progress is not None:
+            from tutor.progress import interview_priority
+
+            priority = interview_priority(progress, profile)
+        session = Interview.start_new(corpus, grader, config, llm=llm, priority=priority)
     print(f"【{grader.describe()}】 面试 id：{session.state.id}")
 
     reply = session.opening()
@@ -79,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         for m in reply.messages:
             print(f"\n面试官：{m}")
         store.save(session)
+        progress = _record(progress, profile, session)
         if reply.finished:
             break
         print(f"\n面试官：{reply.prompt}")

@@ -38,7 +38,7 @@ from tutor.progress_store import (DEFAULT_PROFILE, Attempt, ProgressStore, Progr
 from tutor.review import interview_order
 from tutor.settings import Settings, get_settings
 
-__all__ = ["open_store", "parse_database_url", "current_profile", "profile_for_request", "record_grade",
+__all__ = ["open_store", "open_for_recording", "parse_database_url", "current_profile", "profile_for_request", "record_grade",
            "record_interview", "interview_priority", "ProgressStore", "ProgressStoreError", "DATABASE_FILE"]
 
 DATABASE_FILE = "progress.sqlite3"
@@ -89,6 +89,17 @@ def profile_for_request(username: str | None, settings: Settings | None = None) 
     if username is not None and str(username).strip():
         return validate_profile(str(username))
     return current_profile(settings)
+
+
+def open_for_recording(settings: Settings | None = None,
+                       profile: str | None = None) -> tuple[ProgressStore | None, str | None, str | None]:
+    """(store, profile, None) for a CLI that records answers, or (None, None, warning) when the store
+    cannot be used: a broken progress database must never stop a grade or an interview."""
+    try:
+        profile = current_profile(settings, profile)
+        return open_store(settings), profile, None
+    except (ValueError, ProgressStoreError) as exc:
+        return None, None, f"本次作答不会记录到学习进度：{exc}"
 
 
 def _topic(corpus, entry_id: str) -> str:
