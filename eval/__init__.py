@@ -1,1 +1,5 @@
-"""Quality and performance measurement. Uses only public APIs of tutor/ and ingest/; nothing imports eval."""
+"""Evaluation of the tutor: retrieval quality, generation quality and grader agreement.
+
+Uses only public APIs of `tutor` and `ingest`; nothing imports `eval`. Entry point: `python -m eval`
+(or `tutor eval`); see eval/README.md.
+"""
