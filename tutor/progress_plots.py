@@ -23,6 +23,7 @@ from pathlib import Path
 
 from matplotlib import font_manager
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from tutor.progress_stats import MASTERED_SCORE, ProgressStats
 from tutor.review import WEAK_SCORE
@@ -34,15 +35,21 @@ KEY_POINT_CHARS = 28
 
 
 @lru_cache(maxsize=1)
+def _cjk() -> tuple[str, int] | None:
+    installed = {f.name: f.weight for f in font_manager.fontManager.ttflist}
+    return next(((name, installed[name]) for name in CJK_FONTS if name in installed), None)
+
+
 def cjk_font() -> str | None:
     """The name of an installed font that has Chinese glyphs, or None."""
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return next((name for name in CJK_FONTS if name in installed), None)
+    found = _cjk()
+    return found[0] if found else None
 
 
 def _font_kw() -> dict:
-    name = cjk_font()
-    return {"fontfamily": [name, "DejaVu Sans"]} if name else {}
+    # The font's own weight (WenQuanYi is 500): asking for "normal" makes matplotlib log a warning per text.
+    found = _cjk()
+    return {"fontfamily": found[0], "fontweight": found[1]} if found else {}
 
 
 def _color(score: float) -> str:
@@ -70,7 +77,7 @@ def mastery_figure(stats: ProgressStats) -> Figure:
     ax = fig.add_subplot()
     names = [t.topic.split(" / ", 1)[-1] for t in topics]
     ys = range(len(topics))
-    ax.barh(ys, [t.mastery for t in topics], color=[_color(t.mastery) for t in topics])
+    ax.barh(ys, [t.mastery for t in topics], height=0.6, color=[_color(t.mastery) for t in topics])
     ax.set_yticks(list(ys), names, **_font_kw())
     ax.invert_yaxis()
     ax.set_xlim(0, 11.5)
@@ -118,12 +125,16 @@ def missed_figure(stats: ProgressStats) -> Figure:
     labels = [p.key_point if len(p.key_point) <= KEY_POINT_CHARS else p.key_point[:KEY_POINT_CHARS] + "…"
               for p in points]
     ys = range(len(points))
-    ax.barh(ys, [p.missed for p in points], color="#d9534f", label="未覆盖")
-    ax.barh(ys, [p.partial for p in points], left=[p.missed for p in points], color="#f0ad4e", label="部分覆盖")
+    ax.barh(ys, [p.missed for p in points], height=0.6, color="#d9534f", label="未覆盖")
+    ax.barh(ys, [p.partial for p in points], height=0.6, left=[p.missed for p in points], color="#f0ad4e",
+            label="部分覆盖")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_yticks(list(ys), labels, fontsize=8, **_font_kw())
     ax.invert_yaxis()
     ax.set_xlabel("次数", **_font_kw())
-    ax.legend(loc="lower right", prop={"family": _font_kw().get("fontfamily", ["DejaVu Sans"])})
+    font = _cjk()
+    fig.legend(loc="outside lower center", ncols=2,
+               prop={"family": font[0], "weight": font[1]} if font else None)
     ax.set_title(title, **_font_kw())
     return fig
 
