@@ -73,6 +73,22 @@ class Settings(BaseSettings):
     grading_max_answer_chars: int = 4000  # longer answers are graded on their first N chars (kept whole)
     interview_follow_ups: int = 2  # follow-up questions per main question (0 = none)
 
+    # Speech (tutor/speech.py, docs/SPEECH.md): both off by default.
+    stt_backend: str = "none"  # none | openai (any /v1/audio/transcriptions) | faster-whisper (extra `whisper`)
+    stt_model: str = ""  # openai: model id (default whisper-1); faster-whisper: name (small, large-v3) or local dir
+    stt_base_url: str | None = None  # defaults to llm_base_url
+    stt_api_key: SecretStr | None = None  # defaults to llm_api_key
+    stt_language: str = "zh"
+    stt_max_seconds: float = 300.0  # longer recordings are rejected
+    stt_device: str = "cpu"  # faster-whisper: cpu | cuda | auto
+    stt_compute_type: str = "int8"  # faster-whisper: int8 (CPU) | float16 (GPU) | ...
+    tts_backend: str = "none"  # none | openai (any /v1/audio/speech) | espeak (offline espeak-ng)
+    tts_model: str = ""  # openai: model id (default tts-1)
+    tts_voice: str = ""  # openai: default alloy; espeak: default cmn-latn-pinyin
+    tts_base_url: str | None = None  # defaults to llm_base_url
+    tts_api_key: SecretStr | None = None  # defaults to llm_api_key
+    tts_player: str = ""  # terminal: command that plays a wav (the path is appended); default: auto-detect
+
     # Progress store.
     database_url: str | None = None  # sqlite:///path or a bare path; default: data_dir/progress.sqlite3
     profile: str = "default"  # whose progress is recorded (CLI --profile; the UI uses the login name)
