@@ -31,6 +31,11 @@ STOPWORDS = frozenset(
     讲 一 几 几种 哪些 分别 以及 其中 通过 进行 使用 用 用于 时候 时 后 前 呢 ? 吗 面试 问题 一般 通常 比较 具体 主要 哪 理解 知道 看 看法
     the a an of to in on for and or is are was be by with what why how which does do can could should
     please explain describe me you i we it its this that these those about between vs versus
+    just together better best make makes made get gets got use used using uses need needed needs much many more
+    most less than then there their they them when where who whom will would into from out over under after
+    before during via without within also only really very so such each other some any if else not no my our
+    your has have had been being am were at as but instead rather way ways thing things like know knew keep
+    help helps happen happens tell walk through doing done did may might must here
     """.split()
 )
 
