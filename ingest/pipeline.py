@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ingest.chunking import Chunk, chunk_corpus
 from tutor.corpus import check_corpus, load_corpus
-from tutor.embeddings import Embedder, get_embedder
+from tutor.embeddings import Embedder, HashingEmbedder, get_embedder
 from tutor.settings import Settings
 from tutor.store import chroma_client, open_collection
 
@@ -92,12 +92,28 @@ def ingest_corpus(settings: Settings, corpus_dir: Path | None = None, progress: 
         bar.close()
     for i in range(0, len(to_delete), 500):
         collection.delete(ids=to_delete[i : i + 500])
+    notes.extend(_drop_stale_hashing_collections(client, collection.name))
 
     return IngestReport(
         collection=collection.name, entries=len(corpus.entries), chunks=len(chunks),
         added=len(to_add), deleted=len(to_delete), unchanged=len(chunks) - len(to_add),
         seconds=time.perf_counter() - started, embedder=embedder.name, notes=notes,
     )
+
+
+def _drop_stale_hashing_collections(client, current: str) -> list[str]:
+    """Collections of older hashing-tokenizer versions are unreachable once the tokenizer changes;
+    drop them (only after the current one is complete). Other embedders' collections are kept."""
+    family = f"tutor-hashing-{HashingEmbedder.version}-"
+    if not current.startswith(family):
+        return []
+    dropped = []
+    for col in client.list_collections():
+        name = col if isinstance(col, str) else col.name
+        if name != current and name.startswith(family):
+            client.delete_collection(name)
+            dropped.append(f"已删除旧版本分词器的索引 {name}")
+    return dropped
 
 
 def ensure_index(settings: Settings, progress: bool = True) -> IngestReport:

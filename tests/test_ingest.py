@@ -17,7 +17,7 @@ from tutor.corpus import load_corpus
 from tutor.embeddings import HashingEmbedder
 from tutor.retriever import load_retriever
 from tutor.settings import Settings
-from tutor.store import chroma_client, open_collection
+from tutor.store import chroma_client, collection_name, open_collection
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,7 +109,7 @@ def test_switching_embedders_never_mixes_vectors(settings, tmp_path):
     ingest_corpus(settings, progress=False, embedder=Wide())
     client = chroma_client(settings)
     names = {c.name if hasattr(c, "name") else c for c in client.list_collections()}
-    assert {"tutor-hashing-v1-1024", "tutor-hashing-wide-256"} <= names
+    assert {collection_name(HashingEmbedder().name, 1024), "tutor-hashing-wide-256"} <= names
     wide = client.get_collection("tutor-hashing-wide-256")
     assert wide.metadata["dim"] == 256 and wide.metadata["embedder"] == "hashing-wide"
 

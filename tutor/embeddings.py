@@ -25,7 +25,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from tutor.settings import Settings
-from tutor.text import canonicalize, char_ngrams, normalize, tokenize
+from tutor.text import canonicalize, char_ngrams, normalize, tokenize, tokenizer_version
 
 
 class EmbeddingError(RuntimeError):
@@ -51,7 +51,9 @@ class HashingEmbedder:
 
     def __init__(self, dim: int = 1024):
         self.dim = dim
-        self.name = f"hashing-{self.version}"
+        # The vectors depend on the tokenizer (glossary, stopwords), so its version is in the name:
+        # a glossary edit lands in a fresh collection instead of silently mixing old and new vectors.
+        self.name = f"hashing-{self.version}-{tokenizer_version()}"
 
     def _features(self, text: str) -> Counter:
         feats = Counter(f"t:{t}" for t in tokenize(text))

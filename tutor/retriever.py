@@ -2,12 +2,13 @@
 
 Signals, each computed per *entry* (users want the question that answers them, not a loose chunk):
 - `head`: BM25 over the entry's question, aliases, tags and key points (how people ask);
-- `body`: BM25 over the answer text (what the entry explains);
+- `body`: BM25 over the answer prose, code blocks left out (what the entry explains);
 - `dense`: best cosine similarity among the entry's chunks in Chroma (typo- and paraphrase-
   tolerant with the hashing embedder; semantic with a neural one);
 - `exact`: the query *is* one of the entry's phrasings (after removing case, width, punctuation).
 BM25 scores are divided by the best score for the query, so they share the 0-1 scale of cosine
-similarity; the fused score is a weighted sum. Weights come from the dev split of `eval/data` (see
+similarity; the fused score is a weighted sum. Glossary concepts in the query count CONCEPT_REPEAT times: they
+are what the question is about, the rest is phrasing. Weights come from the dev split of `eval/data` (see
 `python -m eval retrieval --tune`); the values below are the measured optimum, written here.
 
 Intent: entries tagged `手撕代码` hold implementations. A query that does not ask for code
@@ -25,7 +26,6 @@ size); its scores are tested equal to `rank_bm25.BM25Okapi`, whose formula and I
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -42,7 +42,7 @@ from pydantic import ConfigDict
 
 from tutor.corpus import Corpus, Entry, load_corpus
 from tutor.settings import Settings, get_settings
-from tutor.text import GLOSSARY_PATH, STOPWORDS, compact, tokenize
+from tutor.text import compact, is_concept, tokenize, tokenizer_version
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,11 @@ CONTAINED_BONUS = 0.3
 MIN_COVERAGE = 0.5
 DENSE_CANDIDATES = 40
 CODE_PRIOR = 0.8
+CONCEPT_REPEAT = 2  # a glossary concept in the query counts this many times in BM25
+_FENCE = re.compile(r"```.*?```", re.DOTALL)  # code identifiers are noise for BM25 over prose
 CODE_TAGS = {"手撕代码", "code"}
-CODE_INTENT = re.compile(r"代码|实现|手写|手撕|写一个|写出|编程|pytorch|torch|numpy|code|implement", re.IGNORECASE)
+CODE_INTENT = re.compile(r"代码|实现|手写|手撕|写一个|写出|编程|\b(?:pytorch|torch|numpy|code|coding|implement\w*)\b",
+                         re.IGNORECASE)
 
 
 class BM25:
@@ -114,12 +117,6 @@ class SearchResult:
                 "results": [h.to_dict() for h in self.hits]}
 
 
-def _tokenizer_version() -> str:
-    h = hashlib.sha1(GLOSSARY_PATH.read_bytes())
-    h.update(" ".join(sorted(STOPWORDS)).encode())
-    return h.hexdigest()[:10]
-
-
 class HybridIndex:
     """Everything a query needs, built once per process from the corpus and the vector store."""
 
@@ -147,7 +144,7 @@ class HybridIndex:
 
     def _tokens(self, cache_dir: Path | None):
         """Tokenised head/body documents, cached on disk by entry content hash."""
-        cache_file = cache_dir / f"tokens-{_tokenizer_version()}.json" if cache_dir else None
+        cache_file = cache_dir / f"tokens-{tokenizer_version()}.json" if cache_dir else None
         cache: dict = {}
         if cache_file and cache_file.exists():
             try:
@@ -161,7 +158,7 @@ class HybridIndex:
                 head, body = cache[key]
             else:
                 head = tokenize(" ".join([e.question, *e.aliases, *e.aliases, " ".join(e.tags), *e.key_points]))
-                body = tokenize(e.answer)
+                body = tokenize(_FENCE.sub(" ", e.answer))
                 dirty = True
             fresh[key] = [head, body]
             heads.append(head)
@@ -208,7 +205,9 @@ class HybridIndex:
         terms = tokenize(query)
         if not query or not self.entries:
             return SearchResult(query, [], False, 0.0)
-        head, body = self.head.scores(terms), self.body.scores(terms)
+        # The domain concepts are what a question is about; "指标", "怎么算" are filler around them.
+        weighted = terms + [t for t in terms if is_concept(t)] * (CONCEPT_REPEAT - 1)
+        head, body = self.head.scores(weighted), self.body.scores(weighted)
         head = head / head.max() if head.max() > 0 else head
         body = body / body.max() if body.max() > 0 else body
         dense_raw = self._dense(query) if w["dense"] else {}

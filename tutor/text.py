@@ -28,7 +28,7 @@ STOPWORDS = frozenset(
     的 了 吗 呢 吧 啊 呀 么 嘛 是 在 有 和 与 及 或 而 就 都 也 还 又 这 那 这个 那个 这些 那些 一个 一种 一下 一些
     什么 为什么 为啥 怎么 怎么样 怎样 如何 哪些 哪个 哪里 多少 是否 能否 可以 可否 能 会 要 需要 应该 到底 究竟
     介绍 讲讲 讲一讲 说说 说一说 谈谈 聊聊 解释 描述 简述 请 请问 你 我 我们 他 它 它们 其 之 中 里 上 下 对 对于 把 被 给 让
-    讲 一 几 几种 哪些 分别 以及 其中 通过 进行 使用 用 用于 时候 时 后 前 呢 ? 吗 面试 问题 一般 通常 比较 具体 主要 哪 理解 知道 看 看法
+    讲 一 几 几种 哪些 分别 以及 其中 通过 完 得 再 过 之后 以后 然后 还 还得 啥 咋 各 该 个 下 呗 哈 嗯 那 这样 那样 一般来说 话 说 进行 使用 用 用于 时候 时 后 前 呢 ? 吗 面试 问题 一般 通常 比较 具体 主要 哪 理解 知道 看 看法
     the a an of to in on for and or is are was be by with what why how which does do can could should
     please explain describe me you i we it its this that these those about between vs versus
     just together better best make makes made get gets got use used using uses need needed needs much many more
@@ -39,8 +39,13 @@ STOPWORDS = frozenset(
     """.split()
 )
 
+# Chinese domain words jieba's general dictionary cuts apart ("大模型" -> 大 / 模型).
+DOMAIN_WORDS = ("大模型", "语言模型", "预训练模型", "显存", "算力", "推理速度", "训练速度", "长文本", "上下文长度",
+                "词向量", "损失函数", "优化器", "超参数", "学习率", "参数量", "计算量", "数据集", "评测集", "思维链")
+
 _TOKEN_OK = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_DE_BETWEEN_HAN = re.compile(r"(?<=[\u4e00-\u9fff])的(?=[\u4e00-\u9fff])")
 _ASCII_WORD = re.compile(r"[a-z0-9]+(?:[._+-][a-z0-9]+)*")
 
 
@@ -69,6 +74,16 @@ def _glossary() -> tuple[dict[str, str], dict[str, list[str]]]:
     for variant in sorted(mapping, key=len, reverse=True):
         by_first.setdefault(variant[0], []).append(variant)
     return mapping, by_first
+
+
+def is_concept(token: str) -> bool:
+    """True for a glossary concept token (layernorm, kvcache, rope, ...): a domain term, not filler."""
+    return token in _concepts()
+
+
+@functools.lru_cache(maxsize=1)
+def _concepts() -> frozenset[str]:
+    return frozenset(_glossary()[0].values())
 
 
 def _is_word_char(ch: str) -> bool:
@@ -109,12 +124,16 @@ def _jieba():
     mapping, _ = _glossary()
     for canonical in set(mapping.values()):
         jieba.add_word(canonical, freq=2000)
+    for word in DOMAIN_WORDS:
+        jieba.add_word(word, freq=2000)
     return jieba
 
 
 def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
     """Canonical terms of `text`, in order, for BM25 and keyword matching."""
-    canon = canonicalize(normalize(text))
+    # "旋转式的位置编码" is "旋转式位置编码" with a particle inserted: drop 的 between Chinese
+    # characters so the glossary still sees the term (的 is a stopword anyway).
+    canon = canonicalize(_DE_BETWEEN_HAN.sub("", normalize(text)))
     jieba = _jieba()
     out = []
     for tok in _with_subwords(jieba, jieba.lcut(canon)):
@@ -153,6 +172,18 @@ def char_ngrams(text: str, n: int = 2) -> list[str]:
         grams.extend(run[i : i + n] for i in range(len(run) - n + 1))
     grams.extend(w for w in _ASCII_WORD.findall(norm) if len(w) > 1 and w not in STOPWORDS)
     return grams
+
+
+@functools.lru_cache(maxsize=1)
+def tokenizer_version() -> str:
+    """Changes whenever tokenisation could change: anything derived from tokens must key on it."""
+    import hashlib
+
+    h = hashlib.sha1(GLOSSARY_PATH.read_bytes())
+    h.update(" ".join(sorted(STOPWORDS)).encode())
+    h.update(" ".join(DOMAIN_WORDS).encode())
+    h.update(_DE_BETWEEN_HAN.pattern.encode())
+    return h.hexdigest()[:8]
 
 
 def compact(text: str) -> str:
