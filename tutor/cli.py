@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "progress": ("tutor.progress_cli", "学习进度、今日待复习、导出/导入/删除用户档案"),
     "ask": ("tutor.chat_cli", "问一个问题（带引用；未配置大模型时离线回答）"),
     "chat": ("tutor.chat_cli", "多轮对话问答（带引用与对话记忆）"),
+    "transcribe": ("tutor.speech_cli", "把一段录音转成文字（检查语音识别配置）"),
+    "speak": ("tutor.speech_cli", "朗读一段文字（检查语音合成配置）"),
     "eval": ("eval.cli", "评测检索与评分质量"),  # looked up by name: nothing in tutor/ imports eval/
 }
 

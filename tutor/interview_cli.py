@@ -7,7 +7,9 @@
 Design: the terminal loop only prints what `tutor.interview.Interview` says and feeds it lines.
 The session is saved after every answer (JSON under data_dir/interviews), so Ctrl-C / Ctrl-D or a
 crash loses nothing; at the end the markdown report is printed and saved next to the JSON. A line
-ending in "\\" continues the answer on the next line.
+ending in "\\" continues the answer on the next line. `--voice` takes an audio file path per answer and
+shows the transcript for confirmation before grading (`tutor.speech_cli.VoiceIO`); questions are read aloud
+when TUTOR_TTS_BACKEND is set.
 
 Progress (`tutor.progress`): a new session asks the profile's due and weak entries first (the
 session's `priority` hook), and every graded turn plus the session and its report are recorded to
@@ -33,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", action="store_true", help="列出保存的面试")
     parser.add_argument("--profile", default=None, help="用户档案名：先问到期/薄弱的题，并记录进度（默认 TUTOR_PROFILE 或 default）")
     parser.add_argument("--no-record", action="store_true", help="不读取也不记录学习进度")
+    parser.add_argument("--voice", action="store_true",
+                        help="语音作答：每题输入一个录音文件路径（终端不录音），转写后确认或修改再评分（需 TUTOR_STT_BACKEND）")
+    parser.add_argument("--keep-audio", action="store_true", help="语音作答时保存转换后的录音（默认不保存）")
 
 
 def _read_answer() -> str:
@@ -108,6 +113,15 @@ def run(args: argparse.Namespace) -> int:
             priority = interview_priority(progress, profile)
         session = Interview.start_new(corpus, grader, config, llm=llm, priority=priority)
     print(f"【{grader.describe()}】 面试 id：{session.state.id}")
+    from tutor.speech_cli import SpeechError, VoiceIO  # voice answers / questions read aloud (tutor/speech.py)
+
+    try:
+        voice = VoiceIO.open(settings, corpus, listen=args.voice, keep_audio=args.keep_audio)
+    except SpeechError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if voice is not None and voice.intro():
+        print(voice.intro())
 
     reply = session.opening()
     while True:
@@ -118,8 +132,11 @@ def run(args: argparse.Namespace) -> int:
         if reply.finished:
             break
         print(f"\n面试官：{reply.prompt}")
+        if voice is not None:
+            voice.speak(reply.prompt)
         try:
-            text = _read_answer()
+            text = (voice.read_answer(corpus.get(session.current.entry_id)) if voice is not None and voice.listening
+                    else _read_answer())
         except (EOFError, KeyboardInterrupt):
             store.save(session)
             print(f"\n已保存。继续这场面试：tutor interview --resume {session.state.id}")

@@ -107,7 +107,7 @@ def _looks_like_path(name: str) -> bool:
 def missing_model_message(name: str) -> str:
     repo = _repo_id(name)
     return (f"faster-whisper 模型 `{name}`（{repo}）不在本机，本程序不会在运行时下载模型。"
-            f"请在能联网的机器上下载：huggingface-cli download {repo} --local-dir faster-whisper-{name.split('/')[-1]}"
+            f"请在能联网的机器上下载：hf download {repo} --local-dir {repo.split('/')[-1]}"
             f"（或运行 python -c \"from faster_whisper import WhisperModel; WhisperModel('{name}')\" 存入 Hugging Face 缓存），"
             "把目录拷到本机后设置 TUTOR_STT_MODEL=该目录的路径（或拷贝整个 ~/.cache/huggingface/hub）。"
             "也可以改用 TUTOR_STT_BACKEND=openai 连接一个 Whisper 服务。详见 docs/SPEECH.md。")
