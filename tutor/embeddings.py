@@ -17,6 +17,7 @@ so switching models never mixes vectors.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections import Counter
@@ -44,6 +45,13 @@ class Embedder(Protocol):
 FEATURE_WEIGHTS = {"t": 2.0, "c": 1.0}  # canonical terms, character bigrams
 
 
+@functools.lru_cache(maxsize=500_000)
+def _bucket(feature: str, dim: int) -> tuple[int, float]:
+    """Bucket and sign of a feature. Memoised: the same terms and bigrams recur across chunks."""
+    h = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
+    return h % dim, (1.0 if (h >> 63) & 1 else -1.0)
+
+
 class HashingEmbedder:
     """Offline default: signed feature hashing of terms and character bigrams."""
 
@@ -68,10 +76,8 @@ class HashingEmbedder:
     def _vector(self, text: str) -> list[float]:
         vec = np.zeros(self.dim, dtype=np.float32)
         for feat, count in self._features(text).items():
-            digest = hashlib.blake2b(feat.encode(), digest_size=8).digest()
-            h = int.from_bytes(digest, "little")
-            weight = (1.0 + math.log(count)) * FEATURE_WEIGHTS[feat[0]]
-            vec[h % self.dim] += weight if (h >> 63) & 1 else -weight
+            bucket, sign = _bucket(feat, self.dim)
+            vec[bucket] += sign * (1.0 + math.log(count)) * FEATURE_WEIGHTS[feat[0]]
         norm = float(np.linalg.norm(vec))
         return (vec / norm if norm else vec).tolist()
 
