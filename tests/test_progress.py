@@ -174,6 +174,37 @@ def test_delete_profile_removes_only_that_profile(store):
     assert store.delete_profile("alice").existed is False
 
 
+def test_delete_profile_also_removes_its_interview_files_and_nothing_else(tmp_path, store):
+    from tutor.progress import delete_profile
+
+    interviews = tmp_path / "data" / "interviews"
+    interviews.mkdir(parents=True)
+    for name in ("s-1.json", "s-1.md", "s-2.json"):
+        (interviews / name).write_text("{}", encoding="utf-8")
+    victim = tmp_path / "victim.json"
+    victim.write_text("{}", encoding="utf-8")
+    for session_id in ("s-1", "../../victim"):  # an imported id is never used as a path
+        store.save_session("alice", SessionRecord(id=session_id, created_at=T0, updated_at=T0))
+    result = delete_profile(store, "alice", tmp_path / "data")
+    assert result.files == 2 and sorted(result.sessions) == ["../../victim", "s-1"]
+    assert victim.exists() and (interviews / "s-2.json").exists() and not (interviews / "s-1.md").exists()
+
+
+def test_an_unavailable_store_leaves_the_interview_order_alone(tmp_path):
+    import shutil
+
+    from tutor.interview import InterviewConfig, select_entries
+    from tutor.progress import interview_priority
+
+    corpus = load_corpus(make_corpus(tmp_path / "corpus"))
+    broken = SqliteProgressStore(tmp_path / "gone" / "progress.sqlite3")
+    shutil.rmtree(tmp_path / "gone")
+    with pytest.raises(ProgressStoreError):
+        broken.cards("p")
+    plain = select_entries(corpus, InterviewConfig(seed=3))
+    assert select_entries(corpus, InterviewConfig(seed=3), priority=interview_priority(broken, "p", T0)) == plain
+
+
 # --- concurrency and crashes ------------------------------------------------------------------
 
 def test_eight_threads_writing_at_once_lose_no_attempt(store, tmp_path):

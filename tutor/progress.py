@@ -33,17 +33,19 @@ from pathlib import Path
 from typing import Callable
 
 from tutor.progress_sqlite import SqliteProgressStore
-from tutor.progress_store import (DEFAULT_PROFILE, Attempt, ProgressStore, ProgressStoreError, SessionRecord,
-                                  now_utc, validate_profile)
+from tutor.progress_store import (DEFAULT_PROFILE, Attempt, DeleteResult, ProgressStore, ProgressStoreError,
+                                  SessionRecord, now_utc, validate_profile)
 from tutor.review import interview_order
 from tutor.settings import Settings, get_settings
 
 __all__ = ["open_store", "open_for_recording", "parse_database_url", "current_profile", "profile_for_request", "record_grade",
-           "record_interview", "interview_priority", "ProgressStore", "ProgressStoreError", "DATABASE_FILE"]
+           "record_interview", "interview_priority", "delete_profile", "ProgressStore", "ProgressStoreError",
+           "DATABASE_FILE"]
 
 DATABASE_FILE = "progress.sqlite3"
 SUPPORTED_URLS = "sqlite:///相对路径、sqlite:////绝对路径，或直接写数据库文件路径"
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+SESSION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,100}$")
 
 
 def parse_database_url(url: str | None, data_dir: Path) -> Path:
@@ -147,5 +149,26 @@ def interview_priority(store: ProgressStore, profile: str,
     """The `priority` hook of `tutor.interview.select_entries`: due entries first, then weak ones,
     then entries never answered, then the rest (see `tutor.review.interview_order`)."""
     def priority(pool) -> list[str]:
-        return interview_order([e.id for e in pool], store.cards(profile), now or now_utc())
+        try:
+            cards = store.cards(profile)
+        except ProgressStoreError:
+            return []  # the store is unavailable: the session's own seeded order, not a failed interview
+        return interview_order([e.id for e in pool], cards, now or now_utc())
     return priority
+
+
+def delete_profile(store: ProgressStore, profile: str, data_dir: Path) -> DeleteResult:
+    """Delete a profile's progress and its saved interview files (`<data_dir>/interviews/<id>.json|.md`,
+    which hold the same answers). The result's `files` counts the files removed."""
+    result = store.delete_profile(profile)
+    files = 0
+    for session_id in result.sessions:
+        if not SESSION_ID_RE.match(session_id):  # ids come from the database or an import: never a path
+            continue
+        for suffix in (".json", ".md"):
+            path = Path(data_dir) / "interviews" / f"{session_id}{suffix}"
+            if path.is_file():
+                path.unlink()
+                files += 1
+    result.files = files
+    return result

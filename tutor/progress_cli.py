@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
-
-SESSION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,100}$")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,9 +87,9 @@ def _show(args, settings, store, profile) -> int:
 
 
 def _due(args, settings, store, profile) -> int:
+    from tutor.progress_stats import render_due
     from tutor.progress_store import now_utc
-    from tutor.review import RATING_LABEL, retrievability
-    from fsrs import Rating
+    from tutor.review import retrievability
 
     now = now_utc()
     cards = store.due(profile, now, args.limit)
@@ -103,18 +100,9 @@ def _due(args, settings, store, profile) -> int:
                   "retrievability": round(retrievability(c, now), 3)} for c in cards]
         print(json.dumps({"profile": profile, "due": items}, ensure_ascii=False, indent=1))
         return 0
-    if not cards:
-        print(f"今日待复习（{profile}）：没有到期的题目。")
-        return 0
-    print(f"今日待复习（{profile}）：{len(cards)} 道\n")
-    for n, c in enumerate(cards, 1):
-        entry = corpus.get(c.entry_id)
-        question = entry.question if entry else "（已不在知识库中）"
-        overdue = (now - c.due).days
-        when = f"已过期 {overdue} 天" if overdue >= 1 else "今天到期"
-        print(f"{n}. {question}\n   `{c.entry_id}` · 上次 {c.last_score:g} 分（{RATING_LABEL[Rating(c.last_rating)]}）· "
-              f"已复习 {c.reps} 次 · {when}")
-    print("\n开始复习：tutor interview（会先问到期和薄弱的题）")
+    print(render_due(profile, cards, corpus, now))
+    if cards:
+        print("\n开始复习：tutor interview（会先问到期和薄弱的题）")
     return 0
 
 
@@ -167,21 +155,14 @@ def _delete(args, settings, store, profile) -> int:
         if typed.strip() != profile:
             print("输入不一致，已取消。")
             return 1
-    result = store.delete_profile(profile)
+    from tutor.progress import delete_profile
+
+    result = delete_profile(store, profile, settings.data_dir)
     if not result.existed:
         print(f"没有名为 {profile} 的用户档案，未删除任何内容。")
         return 0
-    files = 0
-    for session_id in result.sessions:
-        if not SESSION_ID_RE.match(session_id):  # ids come from the database (or an import): never a path
-            continue
-        for suffix in (".json", ".md"):
-            path = Path(settings.data_dir) / "interviews" / f"{session_id}{suffix}"
-            if path.is_file():
-                path.unlink()
-                files += 1
     print(f"已删除 {profile}：{result.attempts} 次作答、{result.cards} 张复习卡片、{len(result.sessions)} 场面试"
-          f"（及 {files} 个面试文件）。")
+          f"（及 {result.files} 个面试文件）。")
     return 0
 
 

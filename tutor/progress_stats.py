@@ -2,6 +2,7 @@
 
     stats = compute_stats("alice", attempts, cards, corpus, now)   # or store.stats("alice", corpus)
     print(render_stats(stats))                                      # markdown for the CLI / UI
+    print(render_due("alice", store.due("alice", now), corpus, now))  # 今日待复习
 
 Design. Pure functions of the stored attempts and review cards (plus the corpus, for topics and how
 many entries each topic has), so every store implementation gets the same numbers, and an
@@ -31,8 +32,10 @@ from datetime import datetime, tzinfo
 
 from pydantic import BaseModel
 
+from fsrs import Rating
+
 from tutor.progress_store import Attempt, ReviewCard, utc
-from tutor.review import WEAK_SCORE, is_due
+from tutor.review import RATING_LABEL, WEAK_SCORE, is_due
 
 MASTERED_SCORE = 8.5
 GONE_TOPIC = "（已不在知识库中）"
@@ -217,3 +220,19 @@ def render_stats(stats: ProgressStats, top: int = TOP_MISSED) -> str:
             still = "（最近一次仍未答到）" if p.last_verdict != "covered" else "（最近一次已答到）"
             lines.append(f"- `{p.entry_id}`：{p.key_point} — 漏 {p.missed} 次、部分 {p.partial} 次 / 共 {p.asked} 次{still}")
     return "\n".join(lines) + "\n"
+
+
+def render_due(profile: str, cards: list[ReviewCard], corpus=None, now: datetime | None = None) -> str:
+    """The "今日待复习" list as markdown: question, entry id, last score and rating, how overdue."""
+    now = utc(now or datetime.now().astimezone())
+    if not cards:
+        return f"今日待复习（{profile}）：没有到期的题目。"
+    lines = [f"今日待复习（{profile}）：{len(cards)} 道", ""]
+    for n, c in enumerate(cards, 1):
+        entry = corpus.get(c.entry_id) if corpus is not None else None
+        question = entry.question if entry else (GONE_TOPIC if corpus is not None else c.entry_id)
+        overdue = (now - c.due).days
+        when = f"已过期 {overdue} 天" if overdue >= 1 else "今天到期"
+        lines.append(f"{n}. {question}\n   `{c.entry_id}` · 上次 {c.last_score:g} 分（{RATING_LABEL[Rating(c.last_rating)]}）"
+                     f" · 已复习 {c.reps} 次 · {when}")
+    return "\n".join(lines)

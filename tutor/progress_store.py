@@ -35,9 +35,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field, field_validator
 
-if TYPE_CHECKING:  # only for annotations: the store protocol returns these
+if TYPE_CHECKING:  # annotations only (tutor.corpus is below us; importing it costs ~0.1 s)
     from tutor.corpus import Corpus
-    from tutor.progress_stats import ProgressStats
 
 EXPORT_FORMAT = "llm-interview-tutor.progress"
 EXPORT_VERSION = 1
@@ -177,6 +176,7 @@ class DeleteResult(BaseModel):
     attempts: int = 0
     cards: int = 0
     sessions: list[str] = []  # ids of the deleted interview sessions
+    files: int = 0  # saved interview files removed (tutor.progress.delete_profile)
 
 
 @runtime_checkable
@@ -204,8 +204,8 @@ class ProgressStore(Protocol):
 
     def sessions(self, profile: str) -> list[SessionRecord]: ...
 
-    def stats(self, profile: str, corpus: "Corpus | None" = None,
-              now: datetime | None = None) -> "ProgressStats": ...
+    def stats(self, profile: str, corpus: "Corpus | None" = None, now: datetime | None = None) -> Any:
+        """`tutor.progress_stats.ProgressStats` (computed by `compute_stats`, which sits above this module)."""
 
     def export(self, profile: str) -> ProfileExport: ...
 
