@@ -85,14 +85,15 @@ def test_interviewer_asks_due_then_weak_then_new_entries_first(corpus, tutor_env
     assert reply.grade.score >= 8.5
     assert record_interview(store, "alice", session, at=now) == 1
     assert QUESTIONS["due-bad"] in reply.prompt
-    reply = session.answer("不知道")
+    reply = session.answer("不知道")  # say, answered by voice (tutor interview --voice records "spoken")
     assert reply.finished and reply.grade.score == 0
-    assert record_interview(store, "alice", session, at=now) == 1
+    assert record_interview(store, "alice", session, input_mode="spoken", at=now) == 1
     assert record_interview(store, "alice", session, at=now) == 0  # idempotent
     recorded = [a for a in store.attempts("alice") if a.source == "interview"]
     assert [(a.entry_id, a.uid) for a in recorded] == [("old-bad", f"interview:{session.state.id}:0:0"),
                                                        ("due-bad", f"interview:{session.state.id}:1:0")]
     assert recorded[1].answer == "不知道" and recorded[0].topic == "1.训练 / 主题0"
+    assert [a.input_mode for a in recorded] == ["typed", "spoken"]
     saved = store.sessions("alice")[0]
     assert saved.finished and saved.n_questions == 2 and "# 模拟面试报告" in saved.report
 

@@ -51,7 +51,7 @@ def _read_answer() -> str:
         return "\n".join(parts)
 
 
-def _record(progress, profile, session):
+def _record(progress, profile, session, input_mode: str = "typed"):
     """Record the session's new graded turns; on a store error warn once and stop recording."""
     if progress is None:
         return None
@@ -59,7 +59,7 @@ def _record(progress, profile, session):
     from tutor.progress_store import ProgressStoreError
 
     try:
-        record_interview(progress, profile, session)
+        record_interview(progress, profile, session, input_mode=input_mode)
         return progress
     except ProgressStoreError as exc:
         print(f"学习进度记录失败，本场后面的作答不再记录：{exc}", file=sys.stderr)
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         for m in reply.messages:
             print(f"\n面试官：{m}")
         store.save(session)
-        progress = _record(progress, profile, session)
+        progress = _record(progress, profile, session, "spoken" if args.voice else "typed")
         if reply.finished:
             break
         print(f"\n面试官：{reply.prompt}")
