@@ -97,6 +97,14 @@ def test_interviewer_asks_due_then_weak_then_new_entries_first(corpus, tutor_env
     saved = store.sessions("alice")[0]
     assert saved.finished and saved.n_questions == 2 and "# 模拟面试报告" in saved.report
 
+    # what the UI's 进度 tab shows
+    from tutor.progress import progress_page
+
+    markdown, figures = progress_page(store, "alice", corpus, now)
+    assert "# 学习进度：alice" in markdown and "今日待复习（alice）：" in markdown and set(figures) == {
+        "mastery", "timeline", "missed"}
+    assert progress_page(store, "nobody", corpus, now)[1] == {}
+
     # the next interview reflects the answers: old-bad was answered well, due-bad failed again
     pool = select_entries(corpus, InterviewConfig(seed=0), priority=interview_priority(store, "alice", now))
     assert pool[:2] == ["due-bad", "weak"] and pool.index("old-bad") > pool.index("new-a")

@@ -6,6 +6,7 @@
     record_grade(store, profile, grade, corpus)          # after `tutor grade` (or a UI answer)
     record_interview(store, profile, session)            # after every interview answer (idempotent)
     Interview.start_new(corpus, grader, config, priority=interview_priority(store, profile))
+    markdown, figures = progress_page(store, profile, corpus)   # the UI's 进度 tab in one call
 
 Design. Graders and the interview session know nothing about storage; recording happens here, at
 the level of whoever ran them (CLI or UI), so a grading test never writes a database and a failing
@@ -39,7 +40,7 @@ from tutor.review import interview_order
 from tutor.settings import Settings, get_settings
 
 __all__ = ["open_store", "open_for_recording", "parse_database_url", "current_profile", "profile_for_request", "record_grade",
-           "record_interview", "interview_priority", "delete_profile", "ProgressStore", "ProgressStoreError",
+           "record_interview", "interview_priority", "delete_profile", "progress_page", "ProgressStore", "ProgressStoreError",
            "DATABASE_FILE"]
 
 DATABASE_FILE = "progress.sqlite3"
@@ -172,3 +173,19 @@ def delete_profile(store: ProgressStore, profile: str, data_dir: Path) -> Delete
                 files += 1
     result.files = files
     return result
+
+
+def progress_page(store: ProgressStore, profile: str, corpus=None, now: datetime | None = None,
+                  plots: bool = True) -> tuple[str, dict]:
+    """Everything the UI's 进度 tab shows for `profile`: markdown (statistics, then 今日待复习) and the
+    matplotlib figures of `tutor.progress_plots.progress_figures` ({} with `plots=False`)."""
+    from tutor.progress_stats import render_due, render_stats
+
+    now = now or now_utc()
+    stats = store.stats(profile, corpus, now)
+    markdown = render_stats(stats) + "\n## 今日待复习\n\n" + render_due(profile, store.due(profile, now), corpus, now)
+    if not plots or not stats.attempts:
+        return markdown, {}
+    from tutor.progress_plots import progress_figures  # matplotlib only when plots are wanted
+
+    return markdown, progress_figures(stats)
