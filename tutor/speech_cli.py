@@ -140,7 +140,8 @@ class VoiceIO:
             if path is None:
                 return self._typed(line, read_line)
             try:
-                self._say("正在转写……")
+                if path.is_file():
+                    self._say("正在转写……")
                 result = self.stt.transcribe(path, entry=entry, keep_audio=self.keep_audio)
             except SpeechError as exc:
                 self._say(str(exc))
