@@ -29,6 +29,7 @@ ENTRY_HINT = "从左侧列表选择一道题查看全文。"
 @dataclass
 class BankTab:
     results: gr.Radio
+    selected: gr.Textbox  # the id of the entry shown (hidden); events take it, not the radio
     entry_view: gr.Markdown
     practice: gr.Button
 
@@ -68,6 +69,7 @@ def build_bank_tab(svc: Services) -> BankTab:
                 count = gr.Markdown(f"共 {len(everything)} 道题", elem_id="bank-count")
                 results = gr.Radio(everything, label="题目", elem_id="bank-results", elem_classes=["entry-list"])
             with gr.Column(scale=3):
+                selected = gr.Textbox(visible=False, elem_id="bank-selected")
                 practice = gr.Button("练这道题", variant="primary", elem_id="bank-practice", interactive=False)
                 entry_view = gr.Markdown(ENTRY_HINT, latex_delimiters=LATEX, elem_id="bank-entry",
                                          elem_classes=["entry-panel"], buttons=["copy"])
@@ -104,5 +106,8 @@ def build_bank_tab(svc: Services) -> BankTab:
     tag.input(run_search, filters, [results, count], api_name="bank_filter_tag")
     level.input(run_search, filters, [results, count], api_name="bank_filter_level")
     reset.click(reset_filters, None, filters + [results, count], api_name="bank_reset")
-    results.input(show_entry, [results], [entry_view, practice], api_name="bank_entry")
-    return BankTab(results, entry_view, practice)
+    # The radio only selects; the entry is shown from the hidden id, so the API (and "在题库中打开")
+    # can open any entry, whatever this session's filtered list holds (a radio accepts only its choices).
+    results.input(lambda entry_id: entry_id or "", [results], [selected], api_name="bank_select")
+    selected.change(show_entry, [selected], [entry_view, practice], api_name="bank_entry")
+    return BankTab(results, selected, entry_view, practice)

@@ -25,7 +25,7 @@ from tutor.ui.bank_tab import build_bank_tab
 from tutor.ui.chat_tab import build_chat_tab
 from tutor.ui.insights_tab import build_eval_tab, build_progress_tab
 from tutor.ui.interview_tab import build_interview_tab
-from tutor.ui.render import entry_label, entry_markdown
+from tutor.ui.render import entry_label
 from tutor.ui.services import Services
 
 CJK_FONTS = ["PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC",
@@ -65,18 +65,18 @@ def build_app(settings: Settings, retriever) -> gr.Blocks:
         def practice(entry_id, follow_ups, voice_on, run):
             return (gr.Tabs(selected="interview"), *interview.practice(entry_id, follow_ups, voice_on, run))
 
-        bank.practice.click(practice, [bank.results, interview.follow_ups, interview.voice_on, interview.state],
+        bank.practice.click(practice, [bank.selected, interview.follow_ups, interview.voice_on, interview.state],
                             [tabs, *interview.outputs], api_name="bank_practice")
 
         def open_in_bank(entry_id):
             entry = svc.entry(entry_id)
             if entry is None:
-                return gr.Tabs(), gr.update(), gr.update(), gr.update()
+                return gr.Tabs(), gr.update(), gr.update()
             everything = [(entry_label(e), e.id) for e in svc.corpus.entries]
-            return (gr.Tabs(selected="bank"), gr.update(choices=everything, value=entry.id),
-                    entry_markdown(entry, svc.corpus), gr.update(interactive=True))
+            return gr.Tabs(selected="bank"), gr.update(choices=everything, value=entry.id), entry.id
 
-        app.load(svc.warm_up, None, None, api_name="warm_up", queue=False)
-        chat.open_in_bank.click(open_in_bank, [chat.citations], [tabs, bank.results, bank.entry_view, bank.practice],
+        # Setting the bank's hidden id triggers its `bank_entry` event, which renders the entry.
+        chat.open_in_bank.click(open_in_bank, [chat.citations], [tabs, bank.results, bank.selected],
                                 api_name="chat_open_in_bank")
+        app.load(svc.warm_up, None, None, api_name="warm_up", queue=False)
     return app
