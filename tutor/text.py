@@ -56,24 +56,34 @@ def normalize(text: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _glossary() -> tuple[dict[str, str], dict[str, list[str]]]:
+    return _load_glossary()[:2]
+
+
+@functools.lru_cache(maxsize=1)
+def _load_glossary() -> tuple[dict[str, str], dict[str, list[str]], frozenset[str]]:
     """spelling -> canonical, and the spellings grouped by first character, longest first.
 
     A hand-rolled longest-match scan beats one big regex alternation here by ~20x (the regex
     tries every spelling at every position); multi-word spellings also match without spaces.
     """
     mapping: dict[str, str] = {}
+    concepts: set[str] = set()
+    general = False
     for raw in GLOSSARY_PATH.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
+        general = general or line.startswith("#@general")
         if not line or line.startswith("#"):
             continue
         names = [re.sub(r"\s+", " ", normalize(n.strip())) for n in line.split("|") if n.strip()]
+        if not general:
+            concepts.add(names[0])
         for name in names:
             mapping.setdefault(name, names[0])
             mapping.setdefault(name.replace(" ", ""), names[0])
     by_first: dict[str, list[str]] = {}
     for variant in sorted(mapping, key=len, reverse=True):
         by_first.setdefault(variant[0], []).append(variant)
-    return mapping, by_first
+    return mapping, by_first, frozenset(concepts)
 
 
 def is_concept(token: str) -> bool:
@@ -81,9 +91,8 @@ def is_concept(token: str) -> bool:
     return token in _concepts()
 
 
-@functools.lru_cache(maxsize=1)
 def _concepts() -> frozenset[str]:
-    return frozenset(_glossary()[0].values())
+    return _load_glossary()[2]
 
 
 def _is_word_char(ch: str) -> bool:
@@ -144,8 +153,21 @@ def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
             continue
         if tok.isascii() and len(tok) == 1 and not tok.isdigit():
             continue  # lone letters (d, k, q) from formulas are noise
-        out.append(tok)
+        out.append(stem(tok) if tok.isascii() and tok.isalpha() else tok)
     return out
+
+
+def stem(word: str) -> str:
+    """Fold English inflections ("values"/"value", "caching"/"cached"/"cache") so an English query
+    meets the English words inside Chinese entries. Deliberately crude (a few suffix rules, then a
+    final e), applied to index and query alike; glossary concepts are left as they are."""
+    if is_concept(word) or len(word) <= 3:
+        return word
+    for suffix, repl, min_len in (("ies", "y", 5), ("ing", "", 6), ("ed", "", 5), ("es", "", 5), ("s", "", 4)):
+        if word.endswith(suffix) and len(word) >= min_len and not word.endswith("ss"):
+            word = word[: len(word) - len(suffix)] + repl
+            break
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
 
 
 def _with_subwords(jieba, words: list[str]):
@@ -183,6 +205,7 @@ def tokenizer_version() -> str:
     h.update(" ".join(sorted(STOPWORDS)).encode())
     h.update(" ".join(DOMAIN_WORDS).encode())
     h.update(_DE_BETWEEN_HAN.pattern.encode())
+    h.update(b"stem-v1")
     return h.hexdigest()[:8]
 
 
