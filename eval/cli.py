@@ -161,6 +161,9 @@ def _run_tune(settings, corpus, queries, info) -> int:
           f"MIN_COVERAGE = {best['min_coverage']}")
     print(f"目标函数 J = (Hit@1 + MRR@10 + R@5) / 3：{best['objective']}（邻域平均 {best['objective_smoothed']}）；"
           f"网格单点最优 {best['raw_best']}")
+    print("邻域平均最高的几个点（平台）：")
+    for t in best["top"][:5]:
+        print(f"  head/body/dense = {t['weights']}, CODE_PRIOR = {t['code_prior']}: J = {t['J']}，邻域平均 {t['J_smoothed']}")
     print("MIN_COVERAGE 曲线 (阈值, 拒答准确率, 误拒率, 平衡准确率)：")
     print("  " + "  ".join(str(c) for c in best["coverage_curve"]))
     keys = ("hit@1", "recall@5", "mrr@10", "ndcg@10", "abstention_accuracy", "false_abstention")

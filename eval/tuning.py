@@ -12,6 +12,10 @@ Two stages, because abstention does not change the ranking:
    its grid neighbours (a plateau, not a spike): the choice that survives a different sample of
    queries best. Trade-off: coarse-to-fine can miss a narrow optimum far from the coarse winner;
    a narrow optimum is exactly what we do not want to pick on 200 queries.
+   Constraint: dense >= MIN_DENSE_WEIGHT. The weights are shared by every embedder, and only the
+   hashing one can be measured here; on the dev split the hashing vectors add little over BM25 (the
+   landscape is flat, with optima at both dense = 0 and dense = 0.8), and a zero weight would
+   silently switch off a neural embedder (bge-zh) that a user configures for its semantics.
 2. Abstention: at the chosen weights, MIN_COVERAGE in 0.20..0.80 (step 0.025), maximising balanced
    accuracy = (abstention accuracy on unanswerable + 1 - false-abstention rate on answerable) / 2;
    among ties, the lowest threshold (wrongly refusing a real question costs the user more than
@@ -34,6 +38,7 @@ from eval.metrics import per_query_metrics
 from eval.queries import LabelledQuery
 
 COARSE_STEP, FINE_STEP = 0.1, 0.05
+MIN_DENSE_WEIGHT = 0.2
 CODE_PRIORS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 COVERAGES = tuple(round(0.2 + 0.025 * i, 3) for i in range(25))
 
@@ -82,8 +87,9 @@ def memo_index(index):
 
 def weight_grid(step: float) -> list[tuple[float, float, float]]:
     n = round(1 / step)
-    return [(round(i * step, 3), round(j * step, 3), round((n - i - j) * step, 3))
+    grid = [(round(i * step, 3), round(j * step, 3), round((n - i - j) * step, 3))
             for i in range(n + 1) for j in range(n + 1 - i)]
+    return [w for w in grid if w[2] >= MIN_DENSE_WEIGHT - 1e-9]
 
 
 def ranking_objective(index, queries: list[LabelledQuery], weights: dict, code_prior: float) -> float:

@@ -242,6 +242,7 @@ def test_tuning_uses_dev_only_and_returns_valid_values(tutor_env, tmp_path):
     dev = [LabelledQuery(q["query"], {r: 1.0 for r in q["relevant"]}, "dev") for q in TINY_QUERIES]
     best = tune(index, dev)
     assert sum(best["weights"].values()) == pytest.approx(1.0)
+    assert best["weights"]["dense"] >= 0.2  # a configured neural embedder keeps a voice
     assert best["min_coverage"] in COVERAGES and 0.5 <= best["code_prior"] <= 1.0
     assert best["objective"] == 1.0  # three easy queries: the chosen point ranks all of them first
     with pytest.raises(ValueError, match="dev"):
