@@ -10,6 +10,7 @@ uses the Agg canvas, so this runs on a headless server. `gr.Plot` accepts these 
 Chinese labels need a CJK font: the first installed one of `CJK_FONTS` is used (WenQuanYi on
 Debian's fonts-wqy-zenhei, Noto/Source Han, the Windows and macOS system fonts). Without one the
 plots still render, with boxes for Chinese, and `cjk_font()` returns None so a caller can say why.
+DejaVu Sans (bundled with matplotlib) is the fallback for the few symbols CJK fonts lack.
 
 Trade-offs: the mastery chart shows only topics with answers (35 topics, most untouched, would bury
 the signal); coverage is printed beside each bar. Long key points are shortened to 28 characters.
@@ -17,6 +18,7 @@ the signal); coverage is printed beside each bar. Long key points are shortened 
 
 from __future__ import annotations
 
+import logging
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -46,10 +48,21 @@ def cjk_font() -> str | None:
     return found[0] if found else None
 
 
+class _NoWeightNotice(logging.Filter):
+    """Drops matplotlib's "Failed to find font weight ..." notice: WenQuanYi has one weight (500) and the
+    DejaVu fallback another (400), so every text would log it once; the rendering is right either way."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Failed to find font weight" not in str(record.msg)
+
+
+logging.getLogger("matplotlib.font_manager").addFilter(_NoWeightNotice())
+
+
 def _font_kw() -> dict:
-    # The font's own weight (WenQuanYi is 500): asking for "normal" makes matplotlib log a warning per text.
+    # DejaVu Sans as fallback: CJK fonts lack a few symbols the key points use (U+2212 minus, ᵀ, combining hats).
     found = _cjk()
-    return {"fontfamily": found[0], "fontweight": found[1]} if found else {}
+    return {"fontfamily": [found[0], "DejaVu Sans"], "fontweight": found[1]} if found else {}
 
 
 def _color(score: float) -> str:
@@ -92,7 +105,8 @@ def mastery_figure(stats: ProgressStats) -> Figure:
 
 
 def timeline_figure(stats: ProgressStats) -> Figure:
-    """Mean score per day (line) over the number of answers per day (bars)."""
+    """Mean score per day (line) over the number of answers per day (bars); one slot per day with
+    answers, so days without practice do not stretch the axis."""
     fig = Figure(figsize=(8, 3.6), layout="constrained")
     title = f"得分变化（{stats.profile}）"
     if not stats.by_day:
@@ -108,7 +122,7 @@ def timeline_figure(stats: ProgressStats) -> Figure:
     ax.plot(xs, [d.mean_score for d in stats.by_day], marker="o", color="#1f77b4")
     ax.set_ylim(0, 10.5)
     ax.set_ylabel("平均分", **_font_kw())
-    step = max(1, len(days) // 12)
+    step = max(1, -(-len(days) // 10))  # at most ~10 date labels
     ax.set_xticks(list(xs)[::step], days[::step])
     ax.set_title(title, **_font_kw())
     return fig
@@ -134,7 +148,7 @@ def missed_figure(stats: ProgressStats) -> Figure:
     ax.set_xlabel("次数", **_font_kw())
     font = _cjk()
     fig.legend(loc="outside lower center", ncols=2,
-               prop={"family": font[0], "weight": font[1]} if font else None)
+               prop={"family": [font[0], "DejaVu Sans"], "weight": font[1]} if font else None)
     ax.set_title(title, **_font_kw())
     return fig
 
