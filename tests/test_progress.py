@@ -436,7 +436,11 @@ def test_progress_plots_are_written_as_png(tmp_path, store):
 
     corpus = load_corpus(make_corpus(tmp_path / "corpus"))
     _populate(store, corpus)
+    # symbols the CJK font lacks (U+2212 minus, superscript T) must fall back, not turn into boxes
+    store.add_attempt("alice", Attempt(entry_id="kv-cache", score=9.0, focus=[0], created_at=T0 + timedelta(days=4),
+                                       key_points=[{"key_point": "雅可比 J = diag(p) − p pᵀ", "verdict": "missed"}]))
     stats = store.stats("alice", corpus, T0 + timedelta(days=5))
+    assert any("−" in p.key_point for p in stats.missed_points)
     figs = progress_figures(stats)
     assert len(figs["mastery"].axes[0].patches) == 3  # three topics answered
     assert len(figs["missed"].axes[0].patches) == 2 * len(stats.missed_points)  # missed + partial stacks
