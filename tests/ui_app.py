@@ -120,6 +120,26 @@ def start_app(tmp: Path, env: dict[str, str], args: list[str] = (), timeout: flo
     raise RuntimeError(f"app.py gave no HTTP 200 within {timeout:.0f} s:\n{app.output()[-3000:]}")
 
 
+def write_sample_eval_report(data_dir: Path) -> Path:
+    """An evaluation report laid out like `python -m eval` writes it: eval/<stamp>/report.md + PNGs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    run = data_dir / "eval" / "20261122-120000"
+    run.mkdir(parents=True, exist_ok=True)
+    fig = Figure(figsize=(4, 2.5))
+    ax = fig.add_subplot()
+    ax.bar(["bm25", "hybrid"], [0.81, 0.90])
+    ax.set_ylabel("Hit@1")
+    fig.savefig(run / "metrics.png", dpi=80)
+    (run / "report.md").write_text("# 评测报告\n\n| 配置 | Hit@1 | MRR@10 |\n| --- | --- | --- |\n"
+                                   "| hybrid | 0.90 | 0.93 |\n| bm25 | 0.81 | 0.86 |\n\n![各配置指标](metrics.png)\n",
+                                   encoding="utf-8")
+    return run
+
+
 @pytest.fixture(scope="session")
 def ui_index(tmp_path_factory) -> Path:
     """A data directory with the real corpus indexed (built once, by `python -m ingest`)."""

@@ -8,7 +8,9 @@ hands the entry id to the interview tab, which starts a one-question practice an
 
 Trade-off: the retriever returns the top k of the whole corpus, so a search combined with narrow
 filters asks it for many hits (k = corpus size) and filters afterwards; at a few hundred entries
-this costs a few milliseconds and keeps one ranking everywhere.
+this costs a few milliseconds and keeps one ranking everywhere. A search lists only entries scoring
+at least `MIN_SCORE_RATIO` of the best hit: fused scores fall off slowly, and a list of every entry
+sharing one word with the query buries the few that answer it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from tutor.ui.services import Services
 ALL = "全部"
 LEVELS = [ALL, "1", "2", "3"]
 ENTRY_HINT = "从左侧列表选择一道题查看全文。"
+MIN_SCORE_RATIO = 0.35  # a search lists entries scoring at least this share of the best one
+MAX_HITS = 30
 
 
 @dataclass
@@ -47,8 +51,9 @@ def filter_entries(svc: Services, query: str, section: str, topic: str, tag: str
     if not query:
         return [e for e in svc.corpus.entries if keep(e)], True
     result = svc.retriever.search(query[:500], k=len(svc.corpus.entries))
-    hits = [h.entry for h in result.hits if keep(h.entry)]
-    return (hits, True) if result.relevant else (hits[:10], False)
+    top = result.hits[0].score if result.hits else 0.0
+    hits = [h.entry for h in result.hits if keep(h.entry) and h.score >= MIN_SCORE_RATIO * top]
+    return (hits[:MAX_HITS], True) if result.relevant else (hits[:10], False)
 
 
 def build_bank_tab(svc: Services) -> BankTab:

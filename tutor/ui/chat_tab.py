@@ -97,5 +97,6 @@ def build_chat_tab(svc: Services) -> ChatTab:
     box.submit(send_message, [box, state], outputs, api_name="chat_submit", show_progress="minimal")
     send.click(send_message, [box, state], outputs, api_name="chat", show_progress="minimal")
     clear.click(clear_chat, [state], outputs, api_name="chat_clear")
+    chatbot.clear(clear_chat, [state], outputs, api_name="chat_clear_icon")  # the chatbot's own trash icon
     citations.input(open_citation, [citations], [entry_view], api_name="chat_open_citation")
     return ChatTab(chatbot, citations, entry_view, open_in_bank)

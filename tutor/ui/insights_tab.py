@@ -83,6 +83,10 @@ def build_eval_tab(svc: Services) -> None:
     with gr.Tab("评测", id="eval") as tab:
         refresh = gr.Button("刷新", size="sm", elem_id="eval-refresh")
         report = gr.Markdown(EVAL_HOWTO.format(dir=eval_dir), latex_delimiters=LATEX, elem_id="eval-report")
-        gallery = gr.Gallery(label="评测图表", columns=2, height="auto", elem_id="eval-plots")
-    refresh.click(lambda: eval_view(eval_dir), None, [report, gallery], api_name="eval_refresh")
-    tab.select(lambda: eval_view(eval_dir), None, [report, gallery], api_name="eval_on_select")
+        gallery = gr.Gallery(label="评测图表", columns=2, height="auto", elem_id="eval-plots", visible=False)
+    def show():
+        text, images = eval_view(eval_dir)
+        return text, gr.update(value=images, visible=bool(images))
+
+    refresh.click(show, None, [report, gallery], api_name="eval_refresh")
+    tab.select(show, None, [report, gallery], api_name="eval_on_select")

@@ -18,6 +18,7 @@ summaries of earlier ones and the report lists all of them, so the screen does n
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass, field
 from typing import Callable
@@ -33,6 +34,7 @@ from tutor.ui.services import Services
 
 ANY_LEVEL = "不限"
 NO_INTERVIEW = "还没有开始面试：请先设置主题和题数，点击「开始面试」，或在题库中点「练这道题」。"
+CORPUS_LINK = re.compile(r"\[([^\]]+)\]\([^)\s]+\.md#[^)\s]+\)")
 COMMANDS = {"skip": "跳过", "dont_know": "不知道", "reveal": "看参考答案", "repeat": "再说一遍"}
 
 
@@ -124,10 +126,11 @@ def build_interview_tab(svc: Services) -> InterviewTab:
         grade_md = grade_markdown(reply.grade, reply.prompt) if reply.grade else gr.update()
         report_md, file = gr.update(), gr.update()
         if s.state.finished:
-            report_md = s.report()
+            text = s.report()
             path = report_dir() / f"interview-report-{s.state.id}.md"
-            path.write_text(report_md, encoding="utf-8")
+            path.write_text(text, encoding="utf-8")
             run.report_path, file = str(path), str(path)
+            report_md = CORPUS_LINK.sub(r"\1", text)  # `path.md#id` links lead nowhere inside the app
         store.save(s)
         audio_out, notes = gr.update(visible=False, value=None), [note] if note else []
         if speak and reply.prompt:

@@ -35,6 +35,7 @@ CSS = """
 .entry-list label { width: 100%; }
 .entry-panel { max-height: 70vh; overflow-y: auto; padding-right: 6px; }
 .question-card { font-size: 1.05rem; }
+.grade-card td:first-child { white-space: nowrap; }
 #mode-line { padding: 6px 12px; border-radius: 8px; background: var(--color-accent-soft); }
 footer { display: none !important; }
 """
