@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from tests.corpus.codeblocks import CORPUS_ROOT, corpus, entry, exec_entry
+from tests.corpus.sections import own_file_problems, syllabus_items
 from tutor.corpus import parse_file
 from tutor.text import compact
 
@@ -51,23 +52,12 @@ def text_of(entry_id: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 def test_own_files_have_no_format_problems():
-    for rel in OWN_FILES:
-        entries, problems = parse_file(CORPUS_ROOT / rel, CORPUS_ROOT)
-        assert not problems, "\n".join(map(str, problems))
-        assert entries, rel
-        ids = set(corpus().by_id)
-        for e in entries:
-            for f in e.follow_ups:
-                assert f.entry_id is None or f.entry_id in ids, f"{e.id}: dangling → {f.entry_id}"
+    problems = own_file_problems(CORPUS_ROOT, OWN_FILES, corpus())
+    assert not problems, "\n".join(problems)
 
 
 def _syllabus_items() -> list[tuple[str, str]]:
-    items = []
-    for line in SYLLABUS.read_text(encoding="utf-8").splitlines():
-        m = re.match(r"^- (.+?) → ([a-z0-9-]+)\s*$", line)
-        if m:
-            items.append((m.group(1), m.group(2)))
-    return items
+    return syllabus_items(SYLLABUS)
 
 
 def test_syllabus_items_are_verbatim_aliases_of_exactly_one_entry():

@@ -8,8 +8,6 @@ or in PyTorch, or recomputes a number the entry states and checks that the entry
 from __future__ import annotations
 
 import math
-import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tests.corpus.codeblocks import CORPUS_ROOT, corpus, entry, exec_entry
-from tutor.corpus import parse_file
+from tests.corpus.sections import own_file_problems, syllabus_items
 
 OWN_FILES = {
     "1.大模型算法基础/位置编码.md",
@@ -45,25 +43,12 @@ def plain(s: str) -> str:
 
 
 def test_own_files_have_no_problems():
-    known_ids = {e.id for e in corpus().entries}
-    problems = []
-    for rel in sorted(OWN_FILES):
-        entries, file_problems = parse_file(CORPUS_ROOT / rel, CORPUS_ROOT)
-        assert entries, rel
-        problems += [str(p) for p in file_problems]
-        for e in entries:
-            assert corpus().get(e.id) is not None and corpus().get(e.id).path == rel, e.id
-            problems += [f"{rel}: {e.id} -> {f.entry_id}" for f in e.follow_ups
-                         if f.entry_id and f.entry_id not in known_ids]
+    problems = own_file_problems(CORPUS_ROOT, OWN_FILES, corpus())
     assert not problems, "\n".join(problems)
 
 
 def test_syllabus_items_are_verbatim_aliases_of_their_entry_only():
-    items = []
-    for line in SYLLABUS.read_text(encoding="utf-8").splitlines():
-        m = re.match(r"^- (.+) → ([a-z0-9-]+)$", line)
-        if m:
-            items.append(m.groups())
+    items = syllabus_items(SYLLABUS)
     assert len(items) >= 31
     owners: dict[str, set[str]] = {}
     for e in corpus().entries:

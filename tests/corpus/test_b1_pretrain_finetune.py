@@ -7,8 +7,6 @@ and compared with an independent reference.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tests.corpus.codeblocks import CORPUS_ROOT, corpus, entry, exec_entry
-from tutor.corpus import check_corpus
+from tests.corpus.sections import own_file_problems, syllabus_items as _parse_syllabus
 
 OWN_FILES = {
     "1.大模型算法基础/预训练与微调.md",
@@ -50,32 +48,12 @@ def llama7b_params() -> int:
 
 
 def test_own_files_are_valid():
-    _, problems = check_corpus(CORPUS_ROOT)
-    root = CORPUS_ROOT.resolve()
-    mine = []
-    for p in problems:
-        path = Path(p.path)
-        rel = (path if path.is_absolute() else Path.cwd() / path).resolve()
-        try:
-            rel_s = rel.relative_to(root).as_posix()
-        except ValueError:
-            continue
-        if rel_s in OWN_FILES:
-            mine.append(str(p))
-    assert not mine, "\n".join(mine)
-
-
-def syllabus_items() -> list[tuple[str, str]]:
-    items = []
-    for line in SYLLABUS.read_text(encoding="utf-8").splitlines():
-        m = re.match(r"^- (.+?) → ([a-z0-9-]+)$", line)
-        if m:
-            items.append((m.group(1), m.group(2)))
-    return items
+    problems = own_file_problems(CORPUS_ROOT, OWN_FILES, corpus())
+    assert not problems, "\n".join(problems)
 
 
 def test_syllabus_items_are_unique_aliases_of_their_entry():
-    items = syllabus_items()
+    items = _parse_syllabus(SYLLABUS)
     assert len(items) == 32
     for item, entry_id in items:
         e = entry(entry_id)

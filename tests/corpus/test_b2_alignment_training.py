@@ -10,8 +10,6 @@ reference (PyTorch built-ins or a direct implementation of the formula).
 from __future__ import annotations
 
 import math
-import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tests.corpus.codeblocks import CORPUS_ROOT, corpus, entry, exec_entry
-from tutor.corpus import check_corpus
+from tests.corpus.sections import own_file_problems, syllabus_items as _parse_syllabus
 
 OWN_FILES = {
     "3.对齐与强化学习/RLHF与PPO.md",
@@ -48,32 +46,12 @@ def fmt_num(x: float, nd: int) -> str:
 
 
 def test_own_files_are_valid():
-    _, problems = check_corpus(CORPUS_ROOT)
-    root = CORPUS_ROOT.resolve()
-    mine = []
-    for p in problems:
-        path = Path(p.path)
-        full = (path if path.is_absolute() else Path.cwd() / path).resolve()
-        try:
-            rel = full.relative_to(root).as_posix()
-        except ValueError:
-            continue
-        if rel in OWN_FILES:
-            mine.append(str(p))
-    assert not mine, "\n".join(mine)
-
-
-def syllabus_items() -> list[tuple[str, str]]:
-    items = []
-    for line in SYLLABUS.read_text(encoding="utf-8").splitlines():
-        m = re.match(r"^- (.+?) → ([a-z0-9-]+)$", line)
-        if m:
-            items.append((m.group(1), m.group(2)))
-    return items
+    problems = own_file_problems(CORPUS_ROOT, OWN_FILES, corpus())
+    assert not problems, "\n".join(problems)
 
 
 def test_syllabus_items_are_unique_aliases_of_their_entry():
-    items = syllabus_items()
+    items = _parse_syllabus(SYLLABUS)
     assert len(items) == 36  # 2 + 20 + 2 questions from the list, 12 outline items
     for item, entry_id in items:
         e = entry(entry_id)
@@ -86,7 +64,7 @@ def test_syllabus_items_retrieve_their_entry_first():
     from tutor.retriever import HybridIndex
 
     index = HybridIndex(corpus())  # lexical + exact-phrasing signals; no vector store needed
-    for item, entry_id in syllabus_items():
+    for item, entry_id in _parse_syllabus(SYLLABUS):
         hits = index.search(item, 3).hits
         assert hits and hits[0].entry.id == entry_id, (item, [h.entry.id for h in hits])
 

@@ -14,7 +14,6 @@ import math
 import re
 from collections import Counter
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 import torch
@@ -22,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tests.corpus.codeblocks import CORPUS_ROOT, corpus, entry, exec_entry
-from tutor.corpus import parse_file
+from tests.corpus.sections import own_file_problems, syllabus_items
 from tutor.text import compact
 
 SYLLABUS = CORPUS_ROOT / "syllabus" / "c-eval-inference-compression.md"
@@ -56,26 +55,12 @@ def mentions(entry_id: str, *snippets: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 def test_own_files_have_no_format_problems():
-    ids = set(corpus().by_id)
-    for rel in OWN_FILES:
-        entries, problems = parse_file(CORPUS_ROOT / rel, CORPUS_ROOT)
-        assert not problems, "\n".join(map(str, problems))
-        assert entries, rel
-        for e in entries:
-            assert e.id in ids, f"{e.id} did not load (duplicate id or invalid)"
-            for f in e.follow_ups:
-                assert f.entry_id is None or f.entry_id in ids, f"{e.id}: dangling → {f.entry_id}"
+    problems = own_file_problems(CORPUS_ROOT, OWN_FILES, corpus())
+    assert not problems, "\n".join(problems)
 
 
 def _syllabus_items() -> list[tuple[str, str, str]]:
-    items, section = [], ""
-    for line in SYLLABUS.read_text(encoding="utf-8").splitlines():
-        if line.startswith("## "):
-            section = line[3:]
-        m = re.match(r"^- (.+?) → ([a-z0-9-]+)\s*$", line)
-        if m:
-            items.append((section, m.group(1), m.group(2)))
-    return items
+    return syllabus_items(SYLLABUS, with_section=True)
 
 
 def test_syllabus_items_are_verbatim_aliases_of_exactly_one_entry():

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tests.corpus.codeblocks import CORPUS_ROOT, corpus, entry, exec_entry, python_blocks
-from tutor.corpus import parse_file
+from tests.corpus.sections import own_file_problems, syllabus_items
 
 OWN_FILES = [
     "5.手撕代码/注意力与Transformer.md",
@@ -54,18 +53,12 @@ def _compact(text: str) -> str:
 
 @pytest.mark.parametrize("rel", OWN_FILES)
 def test_own_files_validate(rel):
-    entries, problems = parse_file(CORPUS_ROOT / rel, CORPUS_ROOT)
-    assert entries, rel
-    assert not problems, "\n".join(map(str, problems))
+    problems = own_file_problems(CORPUS_ROOT, [rel], corpus())
+    assert not problems, "\n".join(problems)
 
 
 def _syllabus_items():
-    items = []
-    for line in SYLLABUS.read_text(encoding="utf-8").splitlines():
-        m = re.match(r"^- (.+?) → ([a-z0-9-]+)\s*$", line)
-        if m:
-            items.append((m.group(1), m.group(2)))
-    return items
+    return syllabus_items(SYLLABUS)
 
 
 def test_syllabus_items_are_verbatim_aliases_of_exactly_one_entry():
