@@ -184,11 +184,13 @@ class HybridIndex:
         if self.collection is None or self.embedder is None or not self._dense_count:
             return {}
         count = self._dense_count
+        # Distances only: the entry id is the chunk id's prefix (`entry-id#hash`), and fetching the
+        # 40 candidates' metadata from SQLite cost ~3x the vector search itself (eval/bench.py).
         res = self.collection.query(query_embeddings=[self.embedder.embed_query(query)],
-                                    n_results=min(DENSE_CANDIDATES, count), include=["metadatas", "distances"])
+                                    n_results=min(DENSE_CANDIDATES, count), include=["distances"])
         best: dict[int, float] = {}
-        for meta, dist in zip(res["metadatas"][0], res["distances"][0]):
-            i = self._pos.get(meta.get("entry_id"))
+        for cid, dist in zip(res["ids"][0], res["distances"][0]):
+            i = self._pos.get(cid.partition("#")[0])
             if i is None:  # a chunk of an entry no longer in the corpus (interrupted ingest)
                 continue
             best[i] = max(best.get(i, 0.0), 1.0 - float(dist))
