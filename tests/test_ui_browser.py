@@ -72,7 +72,8 @@ def entry_of(page) -> object:
 
 
 def good_answer(entry) -> str:
-    return "。".join(kp.rstrip("。") for kp in entry.key_points) + "。"
+    """The reference answer: a well-covered answer whatever the grader's tuning (keyword lists are penalised)."""
+    return entry.answer[:2000]
 
 
 def test_chat_streams_a_cited_answer_that_opens_the_entry(page):
@@ -134,6 +135,7 @@ def test_two_question_interview_typed_and_spoken(page, tmp_path):
     page.locator("#iv-submit").click()
     page.locator("#iv-question h3").filter(has_text="第 2/2 题").wait_for()
     grade = page.locator("#iv-grade")
+    grade.locator("h3").filter(has_text="得分").wait_for()  # markdown renders a moment after the question
     assert re.search(r"得分 [\d.]+ / 10", grade.inner_text())
     assert grade.locator("table").count() == 1 and "已覆盖" in grade.inner_text()
     assert "第 2/2 题" in grade.inner_text()  # what comes next is on the card
@@ -160,8 +162,8 @@ def test_two_question_interview_typed_and_spoken(page, tmp_path):
     saved = tmp_path / "report.md"
     download.value.save_as(saved)
     assert saved.read_text(encoding="utf-8").startswith("# 模拟面试报告")
-    transcript = page.locator("#iv-transcript").inner_text()
-    assert good_answer(entry)[:15] in transcript
+    assert page.locator("#iv-transcript [data-testid='user']").count() == 2  # both answers are in the record
+    assert entry.question in page.locator("#iv-transcript").inner_text()
     shot(page, "interview-report")
 
 
@@ -185,9 +187,16 @@ def test_bank_search_entry_and_practice(page):
 
 
 def test_progress_and_eval_tabs(page, offline_app):
+    from gradio_client import Client
+
+    c = Client(offline_app.url, verbose=False)  # an answered question, so there is progress to plot
+    c.predict("kv-cache", 0, False, api_name="/bank_practice")
+    c.predict("KV Cache 缓存每层已经算过的 K 和 V，解码时不用重复计算。", False, api_name="/interview_answer")
     page.get_by_role("tab", name="进度").click()
-    page.locator("#progress-view").wait_for()
-    assert "进度" in page.locator("#progress-view").inner_text()
+    page.locator("#progress-view").get_by_text("当前档案").wait_for()
+    for name in ("mastery", "timeline", "missed"):
+        page.locator(f"#progress-{name} img").wait_for()  # matplotlib figures, rendered as images
+    assert "今日待复习" in page.locator("#progress-view").inner_text()
     shot(page, "progress")
     write_sample_eval_report(offline_app.data_dir)  # laid out as `python -m eval` writes it
     page.get_by_role("tab", name="评测").click()

@@ -12,6 +12,10 @@ quoted from the answer) and what comes next (a follow-up or the next question). 
 send the interviewer's commands (跳过, 不知道, 看参考答案, 再说一遍). The report renders when the
 interview ends (or "结束面试" ends it early) and downloads as markdown.
 
+Every graded answer is recorded in the progress store (`tutor.progress.record_interview`, idempotent,
+under the request's profile: the login name with TUTOR_AUTH), and a new interview asks the
+profile's due and weak entries first. A failing store adds a note; it never stops the interview.
+
 Trade-off: the grade card shows the latest answer only; the transcript keeps the interviewer's short
 summaries of earlier ones and the report lists all of them, so the screen does not grow without end.
 """
@@ -43,6 +47,8 @@ class InterviewRun:
     session: Interview
     transcript: list[dict] = field(default_factory=list)
     report_path: str | None = None
+    profile: str = "default"  # whose progress the answers are recorded under
+    spoken: bool = False  # the answer box was filled by speech-to-text since the last answer
 
 
 @dataclass
@@ -51,7 +57,7 @@ class InterviewTab:
     follow_ups: gr.Slider
     voice_on: gr.Checkbox
     state: gr.State
-    practice: Callable  # (entry_id, follow_ups, voice_on, run) -> outputs: a one-question practice
+    practice: Callable  # (entry_id, follow_ups, voice_on, run, request) -> outputs: a one-question practice
 
 
 def report_dir() -> Path:
@@ -132,7 +138,9 @@ def build_interview_tab(svc: Services) -> InterviewTab:
             run.report_path, file = str(path), str(path)
             report_md = CORPUS_LINK.sub(r"\1", text)  # `path.md#id` links lead nowhere inside the app
         store.save(s)
-        audio_out, notes = gr.update(visible=False, value=None), [note] if note else []
+        notes = [note] if note else []
+        notes += record(run)
+        audio_out = gr.update(visible=False, value=None)
         if speak and reply.prompt:
             path, message = voice.speak(svc.settings, reply.prompt)
             audio_out = gr.update(visible=True, value=path) if path else audio_out
@@ -141,22 +149,37 @@ def build_interview_tab(svc: Services) -> InterviewTab:
         prompt = reply.prompt or ("面试已结束，报告见下方。" if s.state.finished else NO_INTERVIEW)
         return (run.transcript, f"### {prompt}", grade_md, report_md, file, "", "\n\n".join(notes), audio_out, run)
 
+    def record(run: InterviewRun) -> list[str]:
+        """Record the graded turns in the progress store; a failing store never fails the interview."""
+        progress, reason = svc.progress_store()
+        if progress is None:
+            return []  # the 进度 tab explains why; no need to repeat it after every answer
+        try:
+            from tutor.progress import record_interview
+
+            record_interview(progress, run.profile, run.session, input_mode="spoken" if run.spoken else "typed")
+        except Exception as exc:  # noqa: BLE001 - ProgressStoreError, disk full, ...: keep interviewing
+            return [f"本次作答未记录到学习进度：{exc}"]
+        return []
+
     def blank(message: str, run):
         return (gr.update(), gr.update(), gr.update(), gr.update(), gr.update(), gr.update(), message,
                 gr.update(), run)
 
-    def start_interview(topic_list, lvl, n, fu, speak, run):
+    def start_interview(topic_list, lvl, n, fu, speak, run, request: gr.Request):
         config = InterviewConfig(topics=list(topic_list or []), level=None if lvl in (None, "", ANY_LEVEL) else int(lvl),
                                  n_questions=int(n), max_follow_ups=int(fu))
-        run = InterviewRun(svc.new_interview(config))
+        profile = svc.profile(getattr(request, "username", None))
+        run = InterviewRun(svc.new_interview(config, profile=profile), profile=profile)
         return view(run, run.session.opening(), speak)
 
-    def practice(entry_id, fu, speak, run):
+    def practice(entry_id, fu, speak, run, request: gr.Request):
         entry = svc.entry(entry_id)
         if entry is None:
             return blank("请先在题库中选择一道题。", run)
         config = InterviewConfig(n_questions=1, max_follow_ups=int(fu))
-        run = InterviewRun(svc.new_interview(config, only=entry.id))
+        profile = svc.profile(getattr(request, "username", None))
+        run = InterviewRun(svc.new_interview(config, only=entry.id), profile=profile)
         return view(run, run.session.opening(), speak, f"单题练习：{entry.question}")
 
     def submit_answer(text, speak, run):
@@ -167,7 +190,12 @@ def build_interview_tab(svc: Services) -> InterviewTab:
         text = (text or "").strip()
         if text:
             run.transcript.append({"role": "user", "content": text})
-        return view(run, run.session.answer(text), speak)
+        out = view(run, run.session.answer(text), speak)
+        run.spoken = False
+        return out
+
+    def command(label: str):
+        return lambda speak, run: submit_answer(label, speak, run)
 
     def finish_interview(speak, run):
         if run is None:
@@ -178,21 +206,22 @@ def build_interview_tab(svc: Services) -> InterviewTab:
             run.transcript.append({"role": "assistant", "content": "面试提前结束，下面是本次面试的报告。"})
         return view(run, Reply(event="finished", finished=True), speak)
 
-    def transcribe(path):
+    def transcribe(path, run):
         text, message = voice.transcribe(svc.settings, path)
         if text is None:
-            return gr.update(), message
-        return text, message or "已转写：请检查文本框里的内容，可以修改后再点「提交回答」。"
+            return gr.update(), message, run
+        if run is not None:
+            run.spoken = True
+        return text, message or "已转写：请检查文本框里的内容，可以修改后再点「提交回答」。", run
 
     start.click(start_interview, [topics, level, n_questions, follow_ups, voice_on, state], outputs,
                 api_name="interview_start")
     submit.click(submit_answer, [answer, voice_on, state], outputs, api_name="interview_answer")
     for name, label in COMMANDS.items():
-        buttons[name].click(lambda speak, run, _label=label: submit_answer(_label, speak, run), [voice_on, state],
-                            outputs, api_name=f"interview_{name}")
+        buttons[name].click(command(label), [voice_on, state], outputs, api_name=f"interview_{name}")
     finish.click(finish_interview, [voice_on, state], outputs, api_name="interview_finish")
-    audio.upload(transcribe, [audio], [answer, status], api_name="interview_transcribe", concurrency_limit=2,
-                 concurrency_id="speech")
-    audio.stop_recording(transcribe, [audio], [answer, status], api_name="interview_transcribe_recording",
+    audio.upload(transcribe, [audio, state], [answer, status, state], api_name="interview_transcribe",
+                 concurrency_limit=2, concurrency_id="speech")
+    audio.stop_recording(transcribe, [audio, state], [answer, status, state], api_name="interview_transcribe_recording",
                          concurrency_limit=2, concurrency_id="speech")
     return InterviewTab(outputs, follow_ups, voice_on, state, practice)

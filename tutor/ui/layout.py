@@ -63,8 +63,8 @@ def build_app(settings: Settings, retriever) -> gr.Blocks:
             build_progress_tab(svc)
             build_eval_tab(svc)
 
-        def practice(entry_id, follow_ups, voice_on, run):
-            return (gr.Tabs(selected="interview"), *interview.practice(entry_id, follow_ups, voice_on, run))
+        def practice(entry_id, follow_ups, voice_on, run, request: gr.Request):
+            return (gr.Tabs(selected="interview"), *interview.practice(entry_id, follow_ups, voice_on, run, request))
 
         bank.practice.click(practice, [bank.selected, interview.follow_ups, interview.voice_on, interview.state],
                             [tabs, *interview.outputs], api_name="bank_practice")

@@ -5,6 +5,9 @@ by app.py), the corpus, and, on first use, the chat model and the grader. Everyt
 to one user (a `ChatSession`, an `Interview`) is created per browser session by the tab modules and
 kept in a `gr.State`, so two users never share a conversation; they share only these backends.
 
+The progress store (`tutor.progress`) is opened on first use too; every request maps to a profile
+(the login name when the app runs with TUTOR_AUTH), so several candidates can share one app.
+
 Trade-offs. The grader is built on the first interview rather than at start-up (corpus statistics
 and, with an LLM, the LangChain import cost ~1-2 s): start-up stays fast and a user who only chats
 never pays for it. A lock makes the lazy build safe when several users start at once. The chat
@@ -35,6 +38,7 @@ class Services:
         self._llm = _UNSET
         self._grader = None
         self._warming = False
+        self._progress = None  # (store | None, reason | None) once opened
 
     # ---- lazily built backends ----------------------------------------------------------------
     @property
@@ -100,13 +104,49 @@ class Services:
         return ChatSession(self.retriever, self.llm, k=self.settings.retrieval_k,
                            history_chars=self.settings.chat_history_chars)
 
-    def new_interview(self, config: InterviewConfig, only: str | None = None) -> Interview:
-        """A new interview; `only` = one entry id for a one-question practice from the question bank."""
+    def new_interview(self, config: InterviewConfig, only: str | None = None, profile: str | None = None) -> Interview:
+        """A new interview; `only` = one entry id for a one-question practice from the question bank.
+        With a progress store, the profile's due and weak entries are asked first."""
         grader = self.grader
-        session = Interview.start_new(self.corpus, grader, config, llm=grader.llm)
+        priority = None
+        store, _ = self.progress_store()
+        if store is not None and profile and only is None:
+            from tutor.progress import interview_priority
+
+            priority = interview_priority(store, profile)
+        session = Interview.start_new(self.corpus, grader, config, llm=grader.llm, priority=priority)
         if only is not None:
             session.state.pool = [only]  # practise exactly this entry (code entries included)
         return session
+
+    # ---- progress (issue 12): the store and the profile of a request ----------------------------
+    def progress_store(self):
+        """(store, None), or (None, a Chinese reason) when the store cannot be opened; opened once.
+
+        A broken progress database must never stop a chat or an interview: callers show the reason
+        and carry on without recording."""
+        if self._progress is None:
+            with self._lock:
+                if self._progress is None:
+                    try:
+                        from tutor.progress import ProgressStoreError, open_store
+
+                        try:
+                            self._progress = (open_store(self.settings), None)
+                        except (ValueError, ProgressStoreError) as exc:
+                            self._progress = (None, f"学习进度不可用：{exc}")
+                    except ImportError as exc:  # the progress feature is not installed in this checkout
+                        self._progress = (None, f"学习进度功能尚未可用（{exc.name}）。")
+        return self._progress
+
+    def profile(self, username: str | None) -> str:
+        """The progress profile of a request: the login name with TUTOR_AUTH, else the configured one."""
+        try:
+            from tutor.progress import profile_for_request
+
+            return profile_for_request(username, self.settings)
+        except (ImportError, ValueError):
+            return "default"
 
     # ---- corpus facets for filters --------------------------------------------------------------
     @cached_property
