@@ -35,8 +35,12 @@ SPACE = {
     "partial": [0.06, 0.09, 0.12, 0.16, 0.2, 0.24, 0.28],
     "stuffing_ratio": [0.04, 0.07, 0.1, 0.13, 0.16, 0.2, 0.24],
     "stuffing_cap": [1.0, 2.0, 3.0],
+    "stuffing_chunk_ratio": [0.0, 0.2, 0.35, 0.5],
     "echo_ratio": [0.5, 0.6, 0.7, 0.8, 0.9],
     "contradictions": [True, False],
+    "false_penalty": [1.0, 1.5, 2.0, 3.0],
+    "off_topic_cap": [1.0, 2.0, 10.0],
+    "off_topic_coverage": [0.04, 0.08, 0.12],
 }
 
 

@@ -22,8 +22,8 @@ VerdictName = Literal["covered", "partial", "missed"]
 VERDICT_CREDIT: dict[str, float] = {"covered": 1.0, "partial": 0.5, "missed": 0.0}
 VERDICT_LABEL = {"covered": "已覆盖", "partial": "部分覆盖", "missed": "未覆盖"}
 VERDICT_MARK = {"covered": "✓", "partial": "◐", "missed": "✗"}
-FALSE_STATEMENT_PENALTY = 1.0  # points off per false statement (at most MAX_FALSE_PENALTY in total)
-MAX_FALSE_PENALTY = 3.0
+FALSE_STATEMENT_PENALTY = 1.0  # points off per false statement (the offline grader tunes its own)
+MAX_FALSE_STATEMENTS = 3  # at most this many false statements are charged
 INJECTION_PENALTY = 1.0  # trying to instruct the grader costs a point; it never earns one
 
 GRADER_LABEL = {"offline": "离线评分（简化模式：按要点词语覆盖判断，未使用大模型）", "llm": "大模型评分"}
@@ -98,12 +98,14 @@ class Grade(BaseModel):
 
 
 def score_from_verdicts(verdicts: list[KeyPointVerdict], false_statements: list[FalseStatement] = (),
-                        cap: float = 10.0, injection: bool = False) -> float:
-    """The score: 10 x mean credit (covered 1, partial 0.5), minus false statements, capped, rounded."""
+                        cap: float = 10.0, injection: bool = False,
+                        false_penalty: float = FALSE_STATEMENT_PENALTY) -> float:
+    """The score: 10 x mean credit (covered 1, partial 0.5), minus false statements (at most
+    MAX_FALSE_STATEMENTS count), capped, minus the injection penalty, rounded to 0.1."""
     if not verdicts:
         return 0.0
     raw = 10.0 * sum(VERDICT_CREDIT[v.verdict] for v in verdicts) / len(verdicts)
-    raw -= min(MAX_FALSE_PENALTY, FALSE_STATEMENT_PENALTY * len(false_statements))
+    raw -= false_penalty * min(MAX_FALSE_STATEMENTS, len(false_statements))
     raw = min(raw, cap)
     if injection:
         raw -= INJECTION_PENALTY

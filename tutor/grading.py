@@ -88,25 +88,36 @@ class Grader:
             if cjk_ratio(cleaned) < 0.2:
                 notices.append("回答主要不是中文，仍按要点评分" + ("。" if self.llm_grader else
                                "（离线评分靠中英文同义词表匹配术语，英文回答可能略偏低）。"))
-            grade = self._grade_text(entry, cleaned, flags, notices)
+            grade = self._grade_text(entry, cleaned, flags, notices, original=text if removed else None)
         grade.answer = original
         grade.notices = notices + [n for n in grade.notices if n not in notices]
         grade.latency_ms = round((time.perf_counter() - t0) * 1000, 2)
         return grade
 
-    def _grade_text(self, entry: Entry, cleaned: str, flags: list[str], notices: list[str]) -> Grade:
+    def _grade_text(self, entry: Entry, cleaned: str, flags: list[str], notices: list[str],
+                    original: str | None = None) -> Grade:
         if self.llm_grader is None:
-            return self.offline.grade(entry, cleaned, flags)
+            return self._offline(entry, cleaned, flags, original)
         from tutor.grading_llm import LLMGradingError
 
         try:
             return self.llm_grader.grade(entry, cleaned, flags)
         except LLMGradingError as exc:
-            grade = self.offline.grade(entry, cleaned, flags)
+            grade = self._offline(entry, cleaned, flags, original)
             grade.fell_back = True
             grade.fallback_reason = str(exc)
             notices.append(f"大模型评分失败：{exc}。本题已改用离线评分（简化模式）。")
             return grade
+
+
+    def _offline(self, entry: Entry, cleaned: str, flags: list[str], original: str | None) -> Grade:
+        """Offline grade of the cleaned text; when sentences were cut as instructions, false statements
+        in those sentences still count (cutting must never remove a penalty)."""
+        extra = []
+        if original is not None and original != cleaned:
+            full = self.offline.grade(entry, original, [])
+            extra = [f for f in full.false_statements if f.quote not in cleaned]
+        return self.offline.grade(entry, cleaned, flags, extra_false=extra)
 
 
 def _empty_grade(entry: Entry, flags: list[str]) -> Grade:

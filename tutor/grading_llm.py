@@ -144,6 +144,18 @@ class LLMGrader:
 
     def __init__(self, llm):
         self.llm = llm  # tutor.llm.ChatBackend (temperature 0), or anything with .complete(messages, json_mode)
+        self._json_mode = True  # switched off once if the server rejects response_format (HTTP 400)
+
+    def _complete(self, messages: list[dict[str, str]]) -> str:
+        from tutor.llm import LLMError
+
+        try:
+            return self.llm.complete(messages, json_mode=self._json_mode)
+        except LLMError as exc:
+            if exc.kind != "bad_request" or not self._json_mode:
+                raise
+            self._json_mode = False  # some local servers do not know JSON mode; the prompt asks for JSON anyway
+            return self.llm.complete(messages, json_mode=False)
 
     def grade(self, entry: Entry, text: str, flags: list[str] | None = None) -> Grade:
         from tutor.llm import LLMError
@@ -152,7 +164,7 @@ class LLMGrader:
         flags = list(flags or [])
         messages = build_messages(entry, text)
         try:
-            reply = self.llm.complete(messages, json_mode=True)
+            reply = self._complete(messages)
             try:
                 out = parse_output(reply, len(entry.key_points))
             except ValueError as first_error:
@@ -161,7 +173,7 @@ class LLMGrader:
                     {"role": "user", "content": f"你上一次的输出有问题：{first_error}。请只输出一个符合系统说明格式的 JSON 对象，"
                                                 f"verdicts 必须恰好包含 index 1..{len(entry.key_points)} 各一项。"},
                 ]
-                reply = self.llm.complete(repair, json_mode=True)
+                reply = self._complete(repair)
                 try:
                     out = parse_output(reply, len(entry.key_points))
                 except ValueError as second_error:

@@ -25,7 +25,9 @@ split); their provenance is recorded next to the defaults. The grader is pure Py
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,30 +42,38 @@ from tutor.textnorm import (CJK_RE, NEGATION_LIKE, NEGATIONS, RELATION_WORDS, ST
 # A function that embeds texts (returns one vector per text); any configured embedding backend.
 EmbedFn = Callable[[list[str]], Sequence[Sequence[float]]]
 
-ANTONYMS = [("增大", "减小"), ("更快", "更慢"), ("线性", "平方")]
+_STATS_CACHE: dict[str, "CorpusStats"] = {}
+# Binary properties interview facts hinge on; saying one where the key point says the other is a
+# contradiction (only checked in the answer window that matches the key point, same subject).
+ANTONYMS = [("增大", "减小"), ("更快", "更慢"), ("线性", "平方"), ("双向", "单向"), ("在线", "离线"), ("精确", "近似"),
+            ("串行", "并行"), ("稠密", "稀疏"), ("全局", "局部"), ("固定", "可学习"), ("对称", "非对称")]
 
 
 @dataclass(frozen=True)
 class OfflineParams:
-    """Defaults tuned on the dev split only by `python -m eval.tune_offline_grader` (seed 0, 250 trials +
-    coordinate refinement; corpus of 2026-11-22 with 40 calibration entries). Measured with these:
-    dev band accuracy 0.842, Spearman 0.797; test band accuracy 0.85, Spearman 0.848."""
+    """Defaults tuned on the dev split only by `python -m eval.tune_offline_grader` (seed 0, 300 trials +
+    coordinate refinement; corpus of 2026-11-22, 184 entries; calibration set of 51 entries / 306
+    answers). Measured with these: dev band accuracy 0.853, Spearman 0.807; test band accuracy 0.807,
+    Spearman 0.833 (the test split was graded once, after the choice)."""
 
-    bigram_weight: float = 0.6  # b: share of the bigram signal for an all-Chinese answer
+    bigram_weight: float = 0.3  # b: share of the bigram signal for an all-Chinese answer
     question_discount: float = 0.6  # weight factor for key-point terms that also occur in the question
-    idf_power: float = 1.25  # p: how strongly rare terms dominate
+    idf_power: float = 1.0  # p: how strongly rare terms dominate
     formula_weight: float = 0.1  # weight factor for formula symbols (x_l, l+1, f)
-    span_decay: float = 0.05  # coverage factor lost per extra clause in a window
-    max_span: int = 4
-    covered: float = 0.3  # coverage at or above: covered
-    partial: float = 0.09  # coverage at or above: partial
-    stuffing_ratio: float = 0.2  # function-word share below this (with >= stuffing_min_terms): stuffing
+    span_decay: float = 0.2  # coverage factor lost per extra clause in a window
+    max_span: int = 3
+    covered: float = 0.25  # coverage at or above: covered
+    partial: float = 0.12  # coverage at or above: partial
+    stuffing_ratio: float = 0.1  # function-word share below this (with >= stuffing_min_terms): stuffing
+    stuffing_chunk_ratio: float = 0.5  # or: share of Chinese chunks with a relation word below this
     stuffing_min_terms: int = 5
     stuffing_cap: float = 2.0
-    echo_ratio: float = 0.8  # share of the answer's term weight found in the question: echo
+    echo_ratio: float = 0.9  # share of the answer's term weight found in the question: echo
     echo_cap: float = 1.0
     off_topic_coverage: float = 0.12  # mean key-point coverage below this: off-topic (a flag, no cap)
     contradictions: bool = True  # flag negation/antonym contradictions as false statements
+    false_penalty: float = 3.0  # points off per false statement found (at most 3 statements count)
+    off_topic_cap: float = 10.0  # score cap when the answer is off-topic (10 = no cap)
     embed_weight: float = 0.3  # not tuned: no Chinese embedding model is available offline here
     embed_floor: float = 0.35  # cosine below: no semantic credit; at embed_ceiling: full credit
     embed_ceiling: float = 0.8
@@ -84,6 +94,9 @@ class _KeyPoint:
     bigrams: dict[str, float]
     negation: bool  # the key point itself contains a negation
     parts: dict = field(default_factory=dict)  # subject -> its exclusive terms ("A 做 X，B 做 Y")
+    term_subjects: dict = field(default_factory=dict)  # term -> (subjects, other terms) of its key-point clause
+    weights: dict = field(default_factory=dict)  # term -> weight
+    median_weight: float = 0.0
 
 
 @dataclass
@@ -97,6 +110,8 @@ class _Clause:
     has_negation: bool
     negations: int = 0  # negation words in the clause (two = a double negative: no polarity test)
     entities: frozenset = frozenset()  # named terms (ASCII: layernorm, ppo, ...) of the whole sentence
+    own_entities: frozenset = frozenset()  # named terms of this clause
+    sentence_terms: frozenset = frozenset()  # every term of the whole sentence
 
 
 @dataclass
@@ -156,11 +171,18 @@ class OfflineGrader:
         return clone
 
     def _build_stats(self, entries: Sequence[Entry]) -> CorpusStats:
+        """Corpus IDF statistics; cached per corpus content, so a grader per session costs nothing."""
+        key = hashlib.sha256("\0".join(sorted(f"{e.id}:{e.content_hash()}" for e in entries)).encode()).hexdigest()
+        if key in _STATS_CACHE:
+            return _STATS_CACHE[key]
         stats = CorpusStats(n_docs=len(entries))
         for e in entries:
             text = " ".join([e.question, *e.aliases, e.answer, *e.key_points])
             stats.term_df.update({t.text for t in self.analyzer.content_terms(text)})
             stats.bigram_df.update(cjk_bigrams(canonical_text(text)))
+        if len(_STATS_CACHE) >= 8:
+            _STATS_CACHE.clear()
+        _STATS_CACHE[key] = stats
         return stats
 
     # ---- preparing an entry ------------------------------------------------------------------
@@ -184,7 +206,7 @@ class OfflineGrader:
                 if is_formula_token(t.text):
                     w *= p.formula_weight
                 if t.text in merged:
-                    merged[t.text].negated |= t.negated
+                    merged[t.text].negated &= t.negated  # negated only if every mention is
                 else:
                     merged[t.text] = _Term(t.text, w, t.negated)
             grams = {}
@@ -194,23 +216,43 @@ class OfflineGrader:
                 w = self.stats.idf(g, bigram=True) ** p.idf_power
                 grams[g] = w * (p.question_discount if g in q_bigrams else 1.0)
             negation = any(tok.surface in NEGATION_LIKE for tok in self.analyzer.tokens(kp))
-            kps.append(_KeyPoint(i, kp, list(merged.values()), grams, negation, self._parts(kp)))
+            q_entities = {t for t in q_terms if _is_entity(t)}
+            ws = sorted(t.weight for t in merged.values())
+            kps.append(_KeyPoint(i, kp, list(merged.values()), grams, negation, self._parts(kp, q_entities),
+                                 self._term_subjects(kp), {t.text: t.weight for t in merged.values()},
+                                 ws[len(ws) // 2] if ws else 0.0))
         prepared = _PreparedEntry(kps, q_terms, q_bigrams)
         self._prepared[key] = prepared
         return prepared
 
-    def _parts(self, kp: str) -> dict[str, set[str]]:
-        """For a key point contrasting two or more subjects clause by clause, each subject's own terms."""
+    def _parts(self, kp: str, compared: set[str]) -> dict[str, set[str]]:
+        """For a key point contrasting, clause by clause, two or more of the subjects the question
+        compares ("LayerNorm 和 BatchNorm 的区别"), each subject's own terms."""
         per: dict[str, set[str]] = {}
-        for start, end in clauses(kp):
-            terms = {t.text for t in self.analyzer.content_terms(kp[start:end])}
-            subjects = [t for t in terms if _is_entity(t)]
+        for part in re.split(r"[，,；;。]", kp):
+            terms = {t.text for t in self.analyzer.content_terms(part)}
+            subjects = [t for t in terms if t in compared]
             if len(subjects) == 1:
                 per.setdefault(subjects[0], set()).update(t for t in terms if not _is_entity(t))
         if len(per) < 2:
             return {}
         shared = set.intersection(*per.values())
         return {e: terms - shared for e, terms in per.items()}
+
+    def _term_subjects(self, kp: str) -> dict[str, tuple[set[str], set[str]]]:
+        """term -> (named subjects, other content terms) of the key-point clause it sits in. A polarity
+        test for the term is only made against answer clauses about one of those subjects that also
+        share one of those terms ("ZeRO 不切分激活" is not contradicted by "ZeRO-2 切分梯度")."""
+        out: dict[str, tuple[set[str], set[str]]] = {}
+        for part in re.split(r"[，,；;。]", kp):
+            terms = {t.text for t in self.analyzer.content_terms(part)}
+            subjects = {t for t in terms if _is_entity(t)}
+            plain = {t for t in terms - subjects if not t[:1].isdigit() and not is_formula_token(t)}
+            for t in terms:
+                subj, ctx = out.setdefault(t, (set(), set()))
+                subj.update(subjects - {t})
+                ctx.update(plain - {t})
+        return out
 
     def _clauses(self, text: str) -> list[_Clause]:
         cached = self._clause_cache.get(text)
@@ -233,9 +275,11 @@ class OfflineGrader:
         for i, c in enumerate(out):
             sentence.append(c)
             if i + 1 == len(out) or text[c.end:c.end + 1] in "。！？；;!?\n" or "\n" in text[c.end:out[i + 1].start]:
-                ents = frozenset(t for cl in sentence for t in cl.terms if _is_entity(t))
+                terms_all = frozenset(t for cl in sentence for t in cl.terms)
+                ents = frozenset(t for t in terms_all if _is_entity(t))
                 for cl in sentence:
-                    cl.entities = ents
+                    cl.entities, cl.sentence_terms = ents, terms_all
+                    cl.own_entities = frozenset(t for t in cl.terms if _is_entity(t))
                 sentence = []
         if len(self._clause_cache) >= 1024:
             self._clause_cache.clear()
@@ -257,8 +301,12 @@ class OfflineGrader:
             return 0.7
         return 0.0
 
-    def grade(self, entry: Entry, text: str, flags: list[str] | None = None) -> Grade:
-        """Grade `text` (already cleaned by `tutor.grading`) against `entry`'s key points."""
+    def grade(self, entry: Entry, text: str, flags: list[str] | None = None,
+              extra_false: list[FalseStatement] = ()) -> Grade:
+        """Grade `text` (already cleaned by `tutor.grading`) against `entry`'s key points.
+
+        `extra_false`: false statements found elsewhere (in sentences cut out as instructions to the
+        grader); they count here too, so cutting a sentence can never remove a penalty."""
         t0 = time.perf_counter()
         p = self.params
         flags = list(flags or [])
@@ -307,15 +355,24 @@ class OfflineGrader:
                                             evidence=evidence if verdict != "missed" else "", note=note,
                                             coverage=round(best, 3)))
 
+        for f in extra_false:
+            if f.key_point_index is not None and all(x.key_point_index != f.key_point_index for x in false_statements):
+                false_statements.append(f)
+                v = verdicts[f.key_point_index]
+                verdicts[f.key_point_index] = v.model_copy(update={"verdict": "missed", "evidence": "",
+                                                                   "note": "被删去的句子里有与要点相反的说法"})
         cap = 10.0
         whole = self._clause_cache.get("\x00whole\x00" + text)
         if whole is None:
             whole = self._clause_cache["\x00whole\x00" + text] = self.analyzer.tokens(text)
-        words = [t for t in whole if t.text.strip()]
+        # words only: formula symbols and numbers (n, ×, d_k, 4096) are neither relations nor keywords
+        words = [t for t in whole if t.text.strip() and not t.text[:1].isdigit() and not is_formula_token(t.text)
+                 and t.text not in "×√∑+-*/=^()"]
         content = [t for t in words if not t.function and t.text not in STOPWORDS]
         if len(content) >= p.stuffing_min_terms:
             ratio = sum(1 for t in words if t.surface in RELATION_WORDS) / max(1, len(words))
-            if ratio < p.stuffing_ratio:
+            chunks = self._chunk_relation_share(text)
+            if ratio < p.stuffing_ratio or (chunks is not None and chunks < p.stuffing_chunk_ratio):
                 flags.append("keyword_stuffing")
                 cap = min(cap, p.stuffing_cap)
         if content:
@@ -326,11 +383,13 @@ class OfflineGrader:
                 cap = min(cap, p.echo_cap)
         if text.strip() and coverages and sum(coverages) / len(coverages) < p.off_topic_coverage:
             flags.append("off_topic")
+            cap = min(cap, p.off_topic_cap)
         if r < 0.2 and text.strip():
             flags.append("non_chinese")
 
         injection = "injection" in flags
-        score = score_from_verdicts(verdicts, false_statements, cap=cap, injection=injection)
+        score = score_from_verdicts(verdicts, false_statements, cap=cap, injection=injection,
+                                    false_penalty=p.false_penalty)
         probe = probe_for(verdicts)
         return Grade(
             entry_id=entry.id, question=entry.question, score=score, key_points=verdicts,
@@ -340,6 +399,16 @@ class OfflineGrader:
             latency_ms=round((time.perf_counter() - t0) * 1000, 2),
         )
 
+    def _chunk_relation_share(self, text: str) -> float | None:
+        """Share of the Chinese chunks (between spaces/punctuation) that contain a relation word. A
+        sentence is one long chunk with 是/在/把...; a keyword list is many short bare chunks. None when
+        there are fewer than 4 Chinese chunks (too little to judge)."""
+        chunks = [c for c in re.split(r"[\s，,。；;！!？?、:：()（）/|]+", text) if CJK_RE.search(c) and len(c) >= 2]
+        if len(chunks) < 4:
+            return None
+        with_rel = sum(1 for c in chunks if any(t.surface in RELATION_WORDS for t in self.analyzer.tokens(c)))
+        return with_rel / len(chunks)
+
     def _contradiction(self, kp: _KeyPoint, win: list[_Clause]) -> str | None:
         """A short reason when the window states the opposite of the key point, else None.
 
@@ -348,15 +417,25 @@ class OfflineGrader:
         point's heavier half."""
         kp_entities = {t.text for t in kp.terms if _is_entity(t.text)}
 
-        def same_subject(c: _Clause) -> bool:
-            return not kp_entities or not c.entities or bool(c.entities & kp_entities)
+        def about(c: _Clause, subjects: set[str]) -> bool:
+            """The clause (or, if it names none, its sentence) is about these subjects and not also
+            about another subject of the key point ("QAT 在训练中……" is not about PTQ)."""
+            named = c.own_entities or c.entities
+            if not subjects or not named:
+                return True
+            return bool(named & subjects) and not named & (kp_entities - subjects)
 
-        usable = [c for c in win if c.negations < 2 and same_subject(c)]
         win_negation = any(c.has_negation for c in win)
         heavy = sorted((t.weight for t in kp.terms), reverse=True)
         floor = heavy[len(heavy) // 2] if heavy else 0.0
         for t in kp.terms:
-            states = [c.terms[t.text] for c in usable if t.text in c.terms]
+            if t.text[:1].isdigit() or is_formula_token(t.text):
+                continue  # numbers and symbols have no polarity
+            subjects = kp.term_subjects.get(t.text, (set(), set()))[0] or kp_entities
+            context = kp.term_subjects.get(t.text, (set(), set()))[1]  # the other terms of its clause
+            states = [c.terms[t.text] for c in win
+                      if t.text in c.terms and c.negations < 2 and about(c, subjects)
+                      and (not context or context & set(c.terms))]
             if not states:
                 continue
             # "不 X" in the key point is its crux whatever X weighs; a negated X in the answer only
@@ -365,6 +444,7 @@ class OfflineGrader:
                 return f"要点是「不{t.text}」，回答说的是肯定"
             if t.weight >= floor and not kp.negation and not t.negated and all(states):
                 return f"回答否定了「{t.text}」"
+        usable = [c for c in win if c.negations < 2 and about(c, kp_entities)]
         swapped = self._swapped(kp, win)
         if swapped:
             return swapped
@@ -379,19 +459,19 @@ class OfflineGrader:
         return None
 
     def _swapped(self, kp: _KeyPoint, win: list[_Clause]) -> str | None:
-        """"A 做 X，B 做 Y" answered as "A 做 Y": an answer clause naming one of the key point's subjects
-        carries a term that only the *other* subject's clause of the key point has, and none of its own."""
+        """"A 做 X，B 做 Y" answered as "A 做 Y": a sentence that names exactly one of the key point's
+        subjects carries a term only the *other* subject's part of the key point has, and none of its own."""
         if len(kp.parts) < 2:
             return None
         for c in win:
-            named = [e for e in kp.parts if e in c.terms]
+            named = [e for e in kp.parts if e in c.entities]
             if len(named) != 1:
                 continue
             own = kp.parts[named[0]]
             others = set().union(*(v for e, v in kp.parts.items() if e != named[0])) - own
-            if others & set(c.terms) and not own & set(c.terms):
-                wrong = sorted(others & set(c.terms))[0]
-                return f"把「{wrong}」说成了 {named[0]} 的性质（说反了）"
+            hits = {t for t in others & c.sentence_terms if kp.weights.get(t, 0.0) >= kp.median_weight}
+            if hits and not own & c.sentence_terms:
+                return f"把「{sorted(hits)[0]}」说成了 {named[0]} 的性质（说反了）"
         return None
 
     def _semantic(self, entry: Entry, text: str, cls: list[_Clause]) -> list[list[list[float]]]:

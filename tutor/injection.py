@@ -46,8 +46,9 @@ INJECTION_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE
 # Sentence boundaries: an instruction is removed with the whole sentence it sits in. Cutting only its
 # clause would leave fragments ('"verdicts": "all covered"}') that change how the rest is graded;
 # removing the sentence makes "answer + instruction" grade exactly like "answer" when the instruction
-# is its own sentence, and lower when the candidate mixed it into a real sentence.
-_CLAUSE_RE = re.compile(r"[^。；;！!？?\n]+?(?:[。；;！!？?\n]+|\.(?=\s|$|[\u4e00-\u9fff])|$)")
+# is its own sentence, and lower when the candidate mixed it into a real sentence. A closing brace ends
+# a "sentence" too, so a fake JSON verdict glued to the answer is cut on its own.
+_CLAUSE_RE = re.compile(r"[^。；;！!？?\n]+?(?:[。；;！!？?\n]+|\.(?=\s|$|[\u4e00-\u9fffA-Z])|\}|$)")
 
 
 def _norm(text: str) -> str:

@@ -85,7 +85,8 @@ _PHRASES_RAW: list[tuple[str, str]] = [
     (r"⟨d[\s_]*\{?\s*model\s*\}?⟩", " dmodel "),
     (r"⟨q\s*k\s*\^?\s*\{?\s*t\s*\}?⟩|q\s*乘\s*k\s*的?转置|q\s*k\s*转置", " qkt "),
     (r"σ\s*\^?\s*2|sigma\s*\^?\s*2", " 方差 "),  # NFKC turns ² into 2
-    (r"⟨o\s*\(\s*n\s*\^?\s*2\s*\)", " 平方 "),
+    (r"⟨o\s*\(\s*n\s*\^?\s*2\s*(?:[·*]?\s*d)?\s*\)", " 平方 "),  # O(n²), O(n^2 d): quadratic in length
+    (r"⟨o\s*\(\s*n\s*\)", " 线性 "),  # O(n): linear in length
 ]
 # ⟨ and ⟩ mark ASCII word edges (`\\b` would not fire between a Chinese character and a letter).
 PHRASES = [(re.compile(p.replace("⟨", r"(?<![a-z0-9])").replace("⟩", r"(?![a-z0-9])")), r) for p, r in _PHRASES_RAW]
@@ -212,7 +213,8 @@ NEGATION_AUX = {"是", "会", "需要", "要", "用", "能", "可以", "太", "�
 # Tokens that start with 不/没/无 but are words of their own, not a negation of the rest.
 NEGATION_WORDS_KEPT = {"不同", "不断", "不仅", "无论", "不少", "不过", "不够", "无关", "不变", "不变性", "无穷",
                        "不稳定", "不足", "不一定", "无穷大", "不然", "要不然", "不管", "不久", "非常", "非线性", "非要",
-                       "非得", "无损", "无监督", "非对称", "不对称"}
+                       "非得", "无损", "无监督", "非对称", "不对称", "非零", "不一致", "不确定", "不确定性", "不平衡",
+                       "不均衡", "不连续", "不可导", "无偏", "不可微"}
 
 # Function words: their presence marks real sentences (relations), their absence keyword lists.
 FUNCTION_WORDS = {
@@ -353,6 +355,7 @@ class Analyzer:
         words = set(DOMAIN_TERMS) | {c for c in _SYNONYM_GROUPS if CJK_RE.search(c)}
         words |= {f for forms in _SYNONYM_GROUPS.values() for f in forms if CJK_RE.search(f)}
         words |= {t for t in extra_terms if CJK_RE.search(t) and 2 <= len(t) <= 8}
+        words |= NEGATION_WORDS_KEPT  # 不一致, 非零 ... stay whole instead of reading as 不 + 一致
         for w in sorted(w for w in words if len(w) >= 2):  # a single character with a big freq breaks 大小
             self._jieba.add_word(w, freq=2_000_000)
 
