@@ -70,6 +70,16 @@ def _bm25_weights() -> dict[str, float]:
     return {"head": WEIGHTS["head"] * total / lexical, "body": WEIGHTS["body"] * total / lexical, "dense": 0.0}
 
 
+def _short(name: str) -> str:
+    """`st-/home/me/models/bge-small-zh-v1.5` -> `st-bge-small-zh-v1.5`: a readable table column."""
+    head, sep, path = name.partition("-")
+    parts = [p for p in path.replace("\\", "/").split("/") if p]
+    if len(parts) <= 2:
+        return name
+    tail = parts[-1] if parts[-1] not in ("model", "models", "snapshot") else "/".join(parts[-2:])
+    return f"{head}{sep}{tail}"
+
+
 def build_configs(settings, corpus) -> tuple[list[RetrieverConfig], list[str]]:
     """Every configuration this machine can run, and notes on the ones it cannot."""
     from ingest.pipeline import ingest_corpus
@@ -93,7 +103,7 @@ def build_configs(settings, corpus) -> tuple[list[RetrieverConfig], list[str]]:
             neural = load_retriever(settings, corpus=corpus).index
             if neural.embedder is None:
                 raise EmbeddingError("向量索引不可用")
-            ename = neural.embedder.name
+            ename = _short(neural.embedder.name)
             configs.append(RetrieverConfig(f"dense:{ename}", f"仅向量（{ename}）", neural, {"dense": 1.0}))
             configs.append(RetrieverConfig(f"hybrid:{ename}", f"混合检索（默认权重，{ename}）——当前配置", neural))
         except Exception as exc:  # noqa: BLE001 - a backend that cannot load is reported, not fatal
