@@ -18,12 +18,20 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 
-from tests.ui_app import ARTIFACTS, ROOT, clean_env, free_port, write_sample_eval_report
+from tests.openai_server import Reply
+from tests.ui_app import ARTIFACTS, ROOT, TRANSCRIPTIONS, clean_env, free_port, write_sample_eval_report
 from tutor.corpus import load_corpus
 
 CORPUS = load_corpus(ROOT / "corpus", strict=False)
 BY_QUESTION = {e.question: e for e in CORPUS.entries}
 IV = ["transcript", "question", "grade", "report", "report_file", "answer", "status", "audio"]  # interview outputs
+
+
+def wav_seconds(path) -> float:
+    import wave
+
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()
 
 
 def text(message: dict) -> str:
@@ -244,14 +252,48 @@ def spoken_wav(tmp_path_factory) -> Path:
     return path
 
 
-def test_audio_answer_without_a_speech_backend_says_how_to_configure_it(offline_app, spoken_wav):
+def test_spoken_answer_is_transcribed_into_the_editable_box_then_graded(offline_app, spoken_wav):
+    c = client(offline_app)
+    entry = CORPUS.get("attention-scaling")
+    c.predict(entry.id, 0, False, api_name="/bank_practice")
+    said = "注意力要除以根号 d，防止 softmax 饱和"
+    offline_app.server.push(TRANSCRIPTIONS, Reply(payload=said))
+    answer, status = c.predict(handle_file(str(spoken_wav)), api_name="/interview_transcribe")
+    assert answer == said and "已转写" in status and "可以修改" in status
+    sent = offline_app.transcribed[-1]
+    assert sent["language"] == "zh" and abs(sent["seconds"] - wav_seconds(spoken_wav)) < 0.2  # 16 kHz mono, whole
+    assert "：Scaled Dot-Product Attention、" in sent["prompt"]  # the question's own terms come first
+
+    edited = said + "，点积的方差等于 d_k，除以根号 d_k 把方差拉回 1。"  # the candidate corrects the transcript
+    out = iv(c.predict(edited, False, api_name="/interview_answer"))
+    assert "### 得分" in out["grade"] and edited in "".join(text(m) for m in out["transcript"])
+
+    from tutor.progress_sqlite import SqliteProgressStore
+
+    attempts = SqliteProgressStore(offline_app.data_dir / "progress.sqlite3").attempts("default", entry.id)
+    spoken = [a for a in attempts if a.answer == edited]
+    assert len(spoken) == 1 and spoken[0].input_mode == "spoken" and spoken[0].source == "interview"
+
+
+def test_questions_are_read_aloud_with_espeak(offline_app):
     c = client(offline_app)
     c.predict(["注意力"], "不限", 1, 0, False, api_name="/interview_start")
+    out = iv(c.predict(True, api_name="/interview_repeat"))
+    audio = out["audio"]
+    assert audio["visible"] is True
+    path = Path(audio["value"]["path"] if isinstance(audio["value"], dict) else audio["value"])
+    assert path.read_bytes()[:4] == b"RIFF" and wav_seconds(path) > 1.0
+
+
+def test_without_speech_backends_the_ui_says_how_to_configure_them(llm_app, spoken_wav):
+    c = client(llm_app)
     answer, status = c.predict(handle_file(str(spoken_wav)), api_name="/interview_transcribe")
-    assert "语音识别不可用" in status and "TUTOR_STT_" in status
-    assert answer == "" or answer is None or isinstance(answer, dict)  # the typed answer box is left alone
-    out = iv(c.predict(True, api_name="/interview_repeat"))  # voice on, no TTS backend: a clear note
-    assert "语音播报不可用" in out["status"]
+    assert "语音识别不可用" in status and "TUTOR_STT_BACKEND" in status
+    assert answer == {"__type__": "update"}  # no new value: the typed answer box is left alone
+    c.predict("attention-scaling", 0, False, api_name="/bank_practice")
+    out = iv(c.predict(True, api_name="/interview_repeat"))  # no model call: the LLM is not asked
+    assert "语音播报未开启" in out["status"] and "TUTOR_TTS_BACKEND" in out["status"]
+    assert llm_app.server.pending() == 0
 
 
 def test_llm_interview_grades_with_the_model_and_follows_up(llm_app):

@@ -17,7 +17,8 @@ import subprocess
 
 import pytest
 
-from tests.ui_app import ARTIFACTS, ROOT, write_sample_eval_report
+from tests.openai_server import Reply
+from tests.ui_app import ARTIFACTS, ROOT, TRANSCRIPTIONS, write_sample_eval_report
 from tutor.corpus import load_corpus
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")  # listed in [test]
@@ -112,11 +113,12 @@ def test_chat_streams_a_cited_answer_that_opens_the_entry(page):
     assert "结合上一轮" not in page.locator("#chat-box").inner_text()
 
 
-def test_two_question_interview_typed_and_spoken(page, tmp_path):
+def test_two_question_interview_typed_and_spoken(page, tmp_path, offline_app):
     wav = tmp_path / "answer.wav"
     subprocess.run(["espeak-ng", "-v", "cmn-latn-pinyin", "-w", str(wav), "除以根号 d 是为了防止 softmax 饱和。"],
                    check=True, capture_output=True)
     page.get_by_role("tab", name="模拟面试").click()
+    page.locator("#iv-voice input[type=checkbox]").check()
     topics = page.locator("#iv-topics input")
     topics.click()
     topics.fill("注意力")
@@ -140,16 +142,21 @@ def test_two_question_interview_typed_and_spoken(page, tmp_path):
     assert grade.locator("table").count() == 1 and "已覆盖" in grade.inner_text()
     assert "第 2/2 题" in grade.inner_text()  # what comes next is on the card
 
-    # Question 2: an espeak-ng recording uploaded to the audio answer.
+    # Question 2: an espeak-ng recording uploaded to the audio answer, transcribed by the loopback
+    # OpenAI-protocol server (which checks it got 16 kHz mono), edited in the box, then submitted.
+    entry2 = entry_of(page)
+    said = "我的理解是" + entry2.key_points[0]
+    offline_app.server.push(TRANSCRIPTIONS, Reply(payload=said))
     audio = page.locator("#iv-audio")
     audio.locator("[data-testid='source-select'] button").first.click()  # upload (the mic needs a device)
     audio.locator("input[type=file]").set_input_files(str(wav))
-    status = page.locator("#iv-status")
-    status.get_by_text("语音识别不可用").wait_for()  # no speech backend configured: says what to set
-    assert "TUTOR_STT_" in status.inner_text()
-    assert page.locator("#iv-answer textarea").is_editable()
-    entry2 = entry_of(page)
-    page.locator("#iv-answer textarea").fill(good_answer(entry2)[:40])
+    page.locator("#iv-status").get_by_text("已转写").wait_for()
+    box = page.locator("#iv-answer textarea")
+    assert box.input_value() == said and box.is_editable()
+    box.press("End")
+    box.type("。另外，" + entry2.key_points[1])  # the candidate corrects/extends the transcript
+    spoken = page.locator("#iv-question-audio audio[src]")  # (a blob: URL of the wav Gradio fetched)
+    assert spoken.count() >= 1  # 语音播报: the question, read by espeak-ng, in an audio element
     shot(page, "interview")
     page.locator("#iv-submit").click()
     page.locator("#iv-report h1").filter(has_text="模拟面试报告").wait_for()

@@ -8,7 +8,8 @@ dir, cwd in tmp so no stray .env is read), polled until `GET /` answers 200, and
 The measured start-up (spawn -> first HTTP 200) and the process's RSS are kept on the `AppProcess`
 for the benchmark test.
 
-    offline_app.url                      # "http://127.0.0.1:P/"
+    offline_app.url                      # "http://127.0.0.1:P/" (no LLM; speech via a loopback server)
+    offline_app.server.push(TRANSCRIPTIONS, Reply(payload="转写文本"))   # the next transcript
     llm_app.server.reply("回答 [1]")      # the loopback OpenAI-protocol server the LLM app talks to
 
 Trade-off: session scope (one offline app, one LLM app for all UI tests) keeps the UI suite under
@@ -71,6 +72,7 @@ class AppProcess:
     startup_s: float = 0.0
     rss_mb: float = 0.0
     server: OpenAIServer | None = None
+    transcribed: list = field(default_factory=list)  # what the transcription route received
     env: dict = field(default_factory=dict)
 
     @property
@@ -157,16 +159,59 @@ def _app_from_index(tmp_path_factory, ui_index: Path, name: str, **extra: str) -
     return start_app(tmp, clean_env(tmp, **extra))
 
 
+TRANSCRIPTIONS = "/v1/audio/transcriptions"
+
+
+def transcription_route(server: OpenAIServer) -> list[dict]:
+    """Serve /v1/audio/transcriptions: check the upload is a 16 kHz mono 16-bit wav, answer the
+    transcript pushed with `server.push(TRANSCRIPTIONS, Reply(payload="文本"))`. Returns the log of
+    what was received (form fields, seconds of audio)."""
+    import io
+    import wave
+
+    from tests.openai_server import Response
+
+    received: list[dict] = []
+
+    def handler(rec, item):
+        form = rec.multipart()
+        _, data = form.get("file", ("", b""))
+        try:
+            with wave.open(io.BytesIO(data)) as w:
+                shape, seconds = (w.getnchannels(), w.getframerate(), w.getsampwidth()), w.getnframes() / w.getframerate()
+        except (wave.Error, EOFError) as exc:
+            return Response(400, {"error": {"message": f"not a wav: {exc}", "type": "invalid_request_error"}})
+        if shape != (1, 16000, 2):
+            return Response(400, {"error": {"message": f"want 16 kHz mono 16-bit, got {shape}",
+                                            "type": "invalid_request_error"}})
+        if item is None:
+            return Response(500, {"error": {"message": "no scripted transcript left", "type": "server_error"}})
+        received.append({**{k: v for k, v in form.items() if k != "file"}, "seconds": seconds})
+        return Response(200, {"text": item.payload})
+
+    server.route(TRANSCRIPTIONS, handler)
+    return received
+
+
 @pytest.fixture(scope="session")
 def offline_app(tmp_path_factory, ui_index):
-    app = _app_from_index(tmp_path_factory, ui_index, "ui-offline")
+    """The app without an LLM (offline mode), with speech: STT through a loopback OpenAI-protocol
+    transcription route (`offline_app.server`), TTS by the local espeak-ng."""
+    server = OpenAIServer().start()
+    received = transcription_route(server)
+    app = _app_from_index(tmp_path_factory, ui_index, "ui-offline", TUTOR_STT_BACKEND="openai",
+                          TUTOR_STT_BASE_URL=server.url, TUTOR_STT_API_KEY="sk-test-stt-0123456789",
+                          TUTOR_TTS_BACKEND="espeak")
+    app.server, app.transcribed = server, received
     yield app
     app.stop()
+    server.close()
 
 
 @pytest.fixture(scope="session")
 def llm_app(tmp_path_factory, ui_index):
-    """The app in LLM mode, talking to a loopback OpenAI-protocol server (scripted by the tests)."""
+    """The app in LLM mode, talking to a loopback OpenAI-protocol server (scripted by the tests).
+    No speech backend is configured here: the UI must say how to configure one."""
     server = OpenAIServer().start()
     app = _app_from_index(tmp_path_factory, ui_index, "ui-llm", TUTOR_LLM_BASE_URL=server.url,
                           TUTOR_LLM_MODEL="test-model", TUTOR_LLM_API_KEY="sk-test-ui-0123456789",

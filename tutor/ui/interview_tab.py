@@ -32,7 +32,6 @@ import gradio as gr
 
 from tutor.interview import Interview, InterviewConfig, Reply
 from tutor.interview_report import InterviewStore
-from tutor.ui import voice
 from tutor.ui.render import LATEX, grade_markdown
 from tutor.ui.services import Services
 
@@ -142,7 +141,7 @@ def build_interview_tab(svc: Services) -> InterviewTab:
         notes += record(run)
         audio_out = gr.update(visible=False, value=None)
         if speak and reply.prompt:
-            path, message = voice.speak(svc.settings, reply.prompt)
+            path, message = svc.voice.speak(reply.prompt)
             audio_out = gr.update(visible=True, value=path) if path else audio_out
             if message:
                 notes.append(message)
@@ -207,12 +206,13 @@ def build_interview_tab(svc: Services) -> InterviewTab:
         return view(run, Reply(event="finished", finished=True), speak)
 
     def transcribe(path, run):
-        text, message = voice.transcribe(svc.settings, path)
+        turn = run.session.current if run is not None else None
+        text, message = svc.voice.transcribe(path, svc.entry(turn.entry_id) if turn else None)
         if text is None:
             return gr.update(), message, run
         if run is not None:
             run.spoken = True
-        return text, message or "已转写：请检查文本框里的内容，可以修改后再点「提交回答」。", run
+        return text, message, run
 
     start.click(start_interview, [topics, level, n_questions, follow_ups, voice_on, state], outputs,
                 api_name="interview_start")

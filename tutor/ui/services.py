@@ -25,6 +25,7 @@ from tutor.chat import ChatSession
 from tutor.corpus import Corpus, Entry
 from tutor.interview import Interview, InterviewConfig
 from tutor.settings import Settings
+from tutor.ui.voice import Voice
 
 _UNSET = object()
 
@@ -39,6 +40,7 @@ class Services:
         self._grader = None
         self._warming = False
         self._progress = None  # (store | None, reason | None) once opened
+        self.voice = Voice(settings, self.corpus)  # speech backends, built on first use
 
     # ---- lazily built backends ----------------------------------------------------------------
     @property
