@@ -23,9 +23,12 @@ GOAL_LINES = {"hit@1": 0.85, "recall@5": 0.95, "mrr@10": 0.90, "abstention_accur
 
 
 def _setup():
+    import logging
+
     import matplotlib
 
     matplotlib.use("Agg")
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # "findfont: weight 500" noise
     import matplotlib.pyplot as plt
     from matplotlib import font_manager
 
