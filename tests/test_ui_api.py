@@ -324,6 +324,18 @@ def test_llm_interview_grades_with_the_model_and_follows_up(llm_app):
     assert server.pending() == 0
 
 
+def test_llm_failures_fall_back_to_offline_grading_and_follow_ups(llm_app):
+    server, c = llm_app.server, client(llm_app)
+    c.predict("kv-cache", 1, False, api_name="/bank_practice")
+    server.error(503, "overloaded")  # the grading call
+    server.error(503, "overloaded")  # the follow-up call
+    out = iv(c.predict("KV Cache 缓存每层已经算过的 K 和 V，解码时只算新 token。", False, api_name="/interview_answer"))
+    assert "大模型评分失败" in out["grade"] and "已回退" in out["grade"]
+    assert "大模型追问不可用" in "".join(text(m) for m in out["transcript"])
+    assert out["question"].startswith("### 追问：")  # the interview goes on with the entry's own follow-up
+    assert server.pending() == 0
+
+
 # --- 进度 / 评测 -------------------------------------------------------------------------------
 
 def test_progress_and_eval_tabs(offline_app):

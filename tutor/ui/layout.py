@@ -37,7 +37,6 @@ CSS = """
 .question-card { font-size: 1.05rem; }
 .grade-card td:first-child { white-space: nowrap; }
 #mode-line { padding: 6px 12px; border-radius: 8px; background: var(--color-accent-soft); }
-footer { display: none !important; }
 """
 
 
