@@ -103,7 +103,7 @@ class InterviewState(BaseModel):
 class Reply(BaseModel):
     """What the interviewer says after an event; `prompt` is the question now waiting for an answer."""
 
-    event: str  # opening | graded | follow_up | skipped | dont_know | revealed | repeat | empty | finished
+    event: str  # opening | next | graded | follow_up | skipped | dont_know | revealed | repeat | empty | finished
     messages: list[str] = []
     prompt: str | None = None
     grade: Grade | None = None
@@ -235,7 +235,9 @@ class Interview:
         if command == "skip":
             turn.status = "skipped"
             self.state.questions[-1].done = True
-            return self._next_question(["好的，跳过。"] if turn.kind == "main" else ["好的，这个追问先跳过。"])
+            reply = self._next_question(["好的，跳过。"] if turn.kind == "main" else ["好的，这个追问先跳过。"])
+            reply.event = "finished" if reply.finished else "skipped"
+            return reply
         if command in ("dont_know", "reveal"):
             turn.status = "dont_know" if command == "dont_know" else "revealed"
             turn.answer = text
