@@ -109,7 +109,7 @@ def build_eval_tab(svc: Services) -> None:
     with gr.Tab("评测", id="eval") as tab:
         refresh = gr.Button("刷新", size="sm", elem_id="eval-refresh")
         report = gr.Markdown(EVAL_HOWTO.format(dir=eval_dir), latex_delimiters=LATEX, elem_id="eval-report")
-        gallery = gr.Gallery(label="评测图表", columns=2, height="auto", object_fit="contain", elem_id="eval-plots",
+        gallery = gr.Gallery(label="评测图表", columns=1, height="auto", object_fit="contain", elem_id="eval-plots",
                              visible=False)
     def show():
         text, images = eval_view(eval_dir)
