@@ -12,9 +12,9 @@ with terms weighted by corpus IDF^p and terms that already appear in the questio
 "LayerNorm 和 BatchNorm 的区别" back covers nothing). Thresholds turn coverage into covered / partial /
 missed; the score is then computed from the verdicts by `grade_model.score_from_verdicts`.
 Checks on the whole answer cap the score: keyword stuffing (almost no function words, i.e. no
-sentences or relations), echoing the question, and text unrelated to the key points. A cheap
-contradiction test flags a key point whose best window says the opposite (negation or antonym near the
-same terms), which becomes a false statement. An embedding backend, when configured, blends in the
+sentences or relations), echoing the question, and text unrelated to the key points. Cheap
+contradiction checks (`tutor/grading_checks.py`) flag a key point whose best window says the opposite
+(negation, antonym, two compared subjects swapped), which becomes a false statement. An embedding backend, when configured, blends in the
 cosine similarity of the key point and the window (weight `embed_weight`).
 
 Trade-offs. Lexical coverage cannot verify reasoning: "BN 在特征维、LN 在 batch 维" (swapped) scores like
@@ -36,17 +36,15 @@ from typing import Callable, Sequence
 from tutor.corpus import Entry
 from tutor.grade_model import (FalseStatement, Grade, KeyPointVerdict, feedback_for, probe_for,
                                score_from_verdicts)
-from tutor.textnorm import (CJK_RE, NEGATION_LIKE, NEGATIONS, RELATION_WORDS, STOPWORDS, Analyzer, canonical_text, cjk_bigrams,
-                            cjk_ratio, clauses, compact, get_analyzer, is_formula_token)
+from tutor.grading_checks import (Clause, KeyPointInfo, Term, contradiction, is_entity, key_point_parts,
+                                  term_subjects)
+from tutor.textnorm import (CJK_RE, NEGATION_LIKE, NEGATIONS, RELATION_WORDS, STOPWORDS, Analyzer, canonical_text,
+                            cjk_bigrams, cjk_ratio, clauses, compact, get_analyzer, is_formula_token)
 
 # A function that embeds texts (returns one vector per text); any configured embedding backend.
 EmbedFn = Callable[[list[str]], Sequence[Sequence[float]]]
 
 _STATS_CACHE: dict[str, "CorpusStats"] = {}
-# Binary properties interview facts hinge on; saying one where the key point says the other is a
-# contradiction (only checked in the answer window that matches the key point, same subject).
-ANTONYMS = [("增大", "减小"), ("更快", "更慢"), ("线性", "平方"), ("双向", "单向"), ("在线", "离线"), ("精确", "近似"),
-            ("串行", "并行"), ("稠密", "稀疏"), ("全局", "局部"), ("固定", "可学习"), ("对称", "非对称")]
 
 
 @dataclass(frozen=True)
@@ -80,43 +78,8 @@ class OfflineParams:
 
 
 @dataclass
-class _Term:
-    text: str
-    weight: float
-    negated: bool
-
-
-@dataclass
-class _KeyPoint:
-    index: int
-    text: str
-    terms: list[_Term]
-    bigrams: dict[str, float]
-    negation: bool  # the key point itself contains a negation
-    parts: dict = field(default_factory=dict)  # subject -> its exclusive terms ("A 做 X，B 做 Y")
-    term_subjects: dict = field(default_factory=dict)  # term -> (subjects, other terms) of its key-point clause
-    weights: dict = field(default_factory=dict)  # term -> weight
-    median_weight: float = 0.0
-
-
-@dataclass
-class _Clause:
-    start: int
-    end: int
-    terms: dict[str, bool]  # canonical term -> every occurrence negated
-    english: set[str]
-    compact: str
-    bigrams: set[str]
-    has_negation: bool
-    negations: int = 0  # negation words in the clause (two = a double negative: no polarity test)
-    entities: frozenset = frozenset()  # named terms (ASCII: layernorm, ppo, ...) of the whole sentence
-    own_entities: frozenset = frozenset()  # named terms of this clause
-    sentence_terms: frozenset = frozenset()  # every term of the whole sentence
-
-
-@dataclass
 class _PreparedEntry:
-    key_points: list[_KeyPoint]
+    key_points: list[KeyPointInfo]
     question_terms: set[str]
     question_bigrams: set[str]
 
@@ -144,11 +107,6 @@ def domain_terms(entries: Sequence[Entry]) -> list[str]:
     return sorted(terms)
 
 
-def _is_entity(term: str) -> bool:
-    """A named technical term (layernorm, ppo, kvcache): ASCII letters, not a formula symbol."""
-    return term.isascii() and term.isalpha() and len(term) >= 2 and not is_formula_token(term)
-
-
 class OfflineGrader:
     name = "offline"
 
@@ -159,7 +117,7 @@ class OfflineGrader:
         self.analyzer: Analyzer = get_analyzer(domain_terms(entries))
         self.stats = self._build_stats(entries)
         self._prepared: dict[tuple[str, str], _PreparedEntry] = {}
-        self._clause_cache: dict[str, list[_Clause]] = {}  # text -> analysed clauses (param-independent)
+        self._clause_cache: dict[str, list[Clause]] = {}  # text -> analysed clauses (param-independent)
 
     def with_params(self, params: OfflineParams) -> "OfflineGrader":
         """A copy with other parameters sharing the analyzer, corpus statistics and clause cache
@@ -198,7 +156,7 @@ class OfflineGrader:
         kps = []
         for i, kp in enumerate(entry.key_points):
             toks = self.analyzer.content_terms(kp)
-            merged: dict[str, _Term] = {}
+            merged: dict[str, Term] = {}
             for t in toks:
                 w = self.stats.idf(t.text) ** p.idf_power
                 if t.text in q_terms:
@@ -208,7 +166,7 @@ class OfflineGrader:
                 if t.text in merged:
                     merged[t.text].negated &= t.negated  # negated only if every mention is
                 else:
-                    merged[t.text] = _Term(t.text, w, t.negated)
+                    merged[t.text] = Term(t.text, w, t.negated)
             grams = {}
             for g in cjk_bigrams(canonical_text(kp)):
                 if all(ch in STOPWORDS for ch in g):
@@ -216,45 +174,16 @@ class OfflineGrader:
                 w = self.stats.idf(g, bigram=True) ** p.idf_power
                 grams[g] = w * (p.question_discount if g in q_bigrams else 1.0)
             negation = any(tok.surface in NEGATION_LIKE for tok in self.analyzer.tokens(kp))
-            q_entities = {t for t in q_terms if _is_entity(t)}
+            q_entities = {t for t in q_terms if is_entity(t)}
             ws = sorted(t.weight for t in merged.values())
-            kps.append(_KeyPoint(i, kp, list(merged.values()), grams, negation, self._parts(kp, q_entities),
-                                 self._term_subjects(kp), {t.text: t.weight for t in merged.values()},
+            kps.append(KeyPointInfo(i, kp, list(merged.values()), grams, negation, key_point_parts(self.analyzer, kp, q_entities),
+                                 term_subjects(self.analyzer, kp), {t.text: t.weight for t in merged.values()},
                                  ws[len(ws) // 2] if ws else 0.0))
         prepared = _PreparedEntry(kps, q_terms, q_bigrams)
         self._prepared[key] = prepared
         return prepared
 
-    def _parts(self, kp: str, compared: set[str]) -> dict[str, set[str]]:
-        """For a key point contrasting, clause by clause, two or more of the subjects the question
-        compares ("LayerNorm 和 BatchNorm 的区别"), each subject's own terms."""
-        per: dict[str, set[str]] = {}
-        for part in re.split(r"[，,；;。]", kp):
-            terms = {t.text for t in self.analyzer.content_terms(part)}
-            subjects = [t for t in terms if t in compared]
-            if len(subjects) == 1:
-                per.setdefault(subjects[0], set()).update(t for t in terms if not _is_entity(t))
-        if len(per) < 2:
-            return {}
-        shared = set.intersection(*per.values())
-        return {e: terms - shared for e, terms in per.items()}
-
-    def _term_subjects(self, kp: str) -> dict[str, tuple[set[str], set[str]]]:
-        """term -> (named subjects, other content terms) of the key-point clause it sits in. A polarity
-        test for the term is only made against answer clauses about one of those subjects that also
-        share one of those terms ("ZeRO 不切分激活" is not contradicted by "ZeRO-2 切分梯度")."""
-        out: dict[str, tuple[set[str], set[str]]] = {}
-        for part in re.split(r"[，,；;。]", kp):
-            terms = {t.text for t in self.analyzer.content_terms(part)}
-            subjects = {t for t in terms if _is_entity(t)}
-            plain = {t for t in terms - subjects if not t[:1].isdigit() and not is_formula_token(t)}
-            for t in terms:
-                subj, ctx = out.setdefault(t, (set(), set()))
-                subj.update(subjects - {t})
-                ctx.update(plain - {t})
-        return out
-
-    def _clauses(self, text: str) -> list[_Clause]:
+    def _clauses(self, text: str) -> list[Clause]:
         cached = self._clause_cache.get(text)
         if cached is not None:
             return cached
@@ -268,18 +197,18 @@ class OfflineGrader:
                     continue
                 terms[t.text] = terms.get(t.text, True) and t.negated
             negs = sum(1 for t in toks if t.surface in NEGATIONS)
-            out.append(_Clause(start, end, terms, {t for t in terms if t.isascii() and len(t) >= 5}, compact(canon),
+            out.append(Clause(start, end, terms, {t for t in terms if t.isascii() and len(t) >= 5}, compact(canon),
                                cjk_bigrams(canon), negs > 0, negs))
         # sentence-level entities: a polarity test must be about the same subject as the key point
-        sentence: list[_Clause] = []
+        sentence: list[Clause] = []
         for i, c in enumerate(out):
             sentence.append(c)
             if i + 1 == len(out) or text[c.end:c.end + 1] in "。！？；;!?\n" or "\n" in text[c.end:out[i + 1].start]:
                 terms_all = frozenset(t for cl in sentence for t in cl.terms)
-                ents = frozenset(t for t in terms_all if _is_entity(t))
+                ents = frozenset(t for t in terms_all if is_entity(t))
                 for cl in sentence:
                     cl.entities, cl.sentence_terms = ents, terms_all
-                    cl.own_entities = frozenset(t for t in cl.terms if _is_entity(t))
+                    cl.own_entities = frozenset(t for t in cl.terms if is_entity(t))
                 sentence = []
         if len(self._clause_cache) >= 1024:
             self._clause_cache.clear()
@@ -289,7 +218,7 @@ class OfflineGrader:
     # ---- matching ------------------------------------------------------------------------------
 
     @staticmethod
-    def _term_match(term: str, c: _Clause) -> float:
+    def _term_match(term: str, c: Clause) -> float:
         if term in c.terms:
             return 1.0
         if len(term) >= 2 and not term.isascii() and term in c.compact:
@@ -346,11 +275,11 @@ class OfflineGrader:
             if verdict != "missed" and best_win:
                 win = cls[best_win[0]:best_win[1] + 1]
                 evidence = text[win[0].start:win[-1].end].strip(" ，,。；;")
-                contradiction = self._contradiction(kp, win) if p.contradictions else None
-                if contradiction:
+                reason = contradiction(kp, win) if p.contradictions else None
+                if reason:
                     false_statements.append(FalseStatement(
                         quote=evidence, correction=f"要点是：{kp.text}", key_point_index=kp.index))
-                    verdict, note = "missed", f"说法与要点相反（{contradiction}）"
+                    verdict, note = "missed", f"说法与要点相反（{reason}）"
             verdicts.append(KeyPointVerdict(index=kp.index, key_point=kp.text, verdict=verdict,
                                             evidence=evidence if verdict != "missed" else "", note=note,
                                             coverage=round(best, 3)))
@@ -409,72 +338,7 @@ class OfflineGrader:
         with_rel = sum(1 for c in chunks if any(t.surface in RELATION_WORDS for t in self.analyzer.tokens(c)))
         return with_rel / len(chunks)
 
-    def _contradiction(self, kp: _KeyPoint, win: list[_Clause]) -> str | None:
-        """A short reason when the window states the opposite of the key point, else None.
-
-        Conservative: a term counts only in a clause without a double negative, in a sentence whose
-        named subjects (layernorm, ppo, ...) are the key point's; the term must be among the key
-        point's heavier half."""
-        kp_entities = {t.text for t in kp.terms if _is_entity(t.text)}
-
-        def about(c: _Clause, subjects: set[str]) -> bool:
-            """The clause (or, if it names none, its sentence) is about these subjects and not also
-            about another subject of the key point ("QAT 在训练中……" is not about PTQ)."""
-            named = c.own_entities or c.entities
-            if not subjects or not named:
-                return True
-            return bool(named & subjects) and not named & (kp_entities - subjects)
-
-        win_negation = any(c.has_negation for c in win)
-        heavy = sorted((t.weight for t in kp.terms), reverse=True)
-        floor = heavy[len(heavy) // 2] if heavy else 0.0
-        for t in kp.terms:
-            if t.text[:1].isdigit() or is_formula_token(t.text):
-                continue  # numbers and symbols have no polarity
-            subjects = kp.term_subjects.get(t.text, (set(), set()))[0] or kp_entities
-            context = kp.term_subjects.get(t.text, (set(), set()))[1]  # the other terms of its clause
-            states = [c.terms[t.text] for c in win
-                      if t.text in c.terms and c.negations < 2 and about(c, subjects)
-                      and (not context or context & set(c.terms))]
-            if not states:
-                continue
-            # "不 X" in the key point is its crux whatever X weighs; a negated X in the answer only
-            # counts for the key point's heavier terms
-            if t.negated and not win_negation and not any(states):
-                return f"要点是「不{t.text}」，回答说的是肯定"
-            if t.weight >= floor and not kp.negation and not t.negated and all(states):
-                return f"回答否定了「{t.text}」"
-        usable = [c for c in win if c.negations < 2 and about(c, kp_entities)]
-        swapped = self._swapped(kp, win)
-        if swapped:
-            return swapped
-        kp_terms = {t.text for t in kp.terms if not t.negated}
-        present = {t for c in usable for t in c.terms}
-        for a, b in ANTONYMS:
-            if a in kp_terms and b in kp_terms:
-                continue
-            for x, y in ((a, b), (b, a)):
-                if x in kp_terms and y in present and x not in present:
-                    return f"要点是「{x}」，回答说「{y}」"
-        return None
-
-    def _swapped(self, kp: _KeyPoint, win: list[_Clause]) -> str | None:
-        """"A 做 X，B 做 Y" answered as "A 做 Y": a sentence that names exactly one of the key point's
-        subjects carries a term only the *other* subject's part of the key point has, and none of its own."""
-        if len(kp.parts) < 2:
-            return None
-        for c in win:
-            named = [e for e in kp.parts if e in c.entities]
-            if len(named) != 1:
-                continue
-            own = kp.parts[named[0]]
-            others = set().union(*(v for e, v in kp.parts.items() if e != named[0])) - own
-            hits = {t for t in others & c.sentence_terms if kp.weights.get(t, 0.0) >= kp.median_weight}
-            if hits and not own & c.sentence_terms:
-                return f"把「{sorted(hits)[0]}」说成了 {named[0]} 的性质（说反了）"
-        return None
-
-    def _semantic(self, entry: Entry, text: str, cls: list[_Clause]) -> list[list[list[float]]]:
+    def _semantic(self, entry: Entry, text: str, cls: list[Clause]) -> list[list[list[float]]]:
         """sem[kp][clause][span] in 0..1 from cosine similarity of key point and window text."""
         p = self.params
         windows, index = [], []
