@@ -53,7 +53,7 @@ Status = Literal["pending", "answered", "skipped", "dont_know", "revealed"]
 def detect_command(text: str) -> str | None:
     """'skip' | 'dont_know' | 'reveal' | 'repeat' for a short command-like answer, else None."""
     norm = re.sub(r"[\s\W_]+", "", text.lower())
-    norm = re.sub(r"^(请|麻烦|能不能|可以)|(吧|吗|呢|啊|了)$", "", norm)
+    norm = re.sub(r"^(请|麻烦|能不能|可以|我|这个我|这题我|抱歉我|嗯|呃)+|(吧|吗|呢|啊|了|耶)+$", "", norm)
     if not norm or len(norm) > 16:
         return None
     for name, words in COMMANDS.items():
