@@ -232,6 +232,9 @@ def test_offline_interview_typed_answers_commands_follow_ups_and_report(offline_
 
     out = iv(c.predict("还能再答吗", False, api_name="/interview_answer"))
     assert "已经结束" in out["status"]
+    out = iv(c.predict([], "不限", 1, 0, False, api_name="/interview_start"))  # a new one starts clean
+    assert "第 1/1 题" in out["question"] and out["report_file"] is None
+    assert out["grade"].startswith("提交回答后") and out["report"].startswith("面试结束后")
 
 
 def test_interview_finish_early_and_answer_before_start(offline_app):

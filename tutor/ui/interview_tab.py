@@ -25,8 +25,8 @@ from __future__ import annotations
 import re
 import tempfile
 from dataclasses import dataclass, field
-from typing import Callable
 from pathlib import Path
+from typing import Callable
 
 import gradio as gr
 
@@ -37,6 +37,8 @@ from tutor.ui.services import Services
 
 ANY_LEVEL = "不限"
 NO_INTERVIEW = "还没有开始面试：请先设置主题和题数，点击「开始面试」，或在题库中点「练这道题」。"
+GRADE_HINT = "提交回答后，这里显示得分和要点清单。"
+REPORT_HINT = "面试结束后在这里生成报告。"
 CORPUS_LINK = re.compile(r"\[([^\]]+)\]\([^)\s]+\.md#[^)\s]+\)")
 COMMANDS = {"skip": "跳过", "dont_know": "不知道", "reveal": "看参考答案", "repeat": "再说一遍"}
 
@@ -113,23 +115,24 @@ def build_interview_tab(svc: Services) -> InterviewTab:
                 transcript = gr.Chatbot(label="面试记录", height=380, latex_delimiters=LATEX, feedback_options=None,
                                         buttons=["copy_all"], elem_id="iv-transcript")
             with gr.Column(scale=2):
-                grade = gr.Markdown("提交回答后，这里显示得分和要点清单。", latex_delimiters=LATEX, elem_id="iv-grade",
+                grade = gr.Markdown(GRADE_HINT, latex_delimiters=LATEX, elem_id="iv-grade",
                                     elem_classes=["grade-card"])
         with gr.Accordion("面试报告", open=True):
-            report = gr.Markdown("面试结束后在这里生成报告。", latex_delimiters=LATEX, elem_id="iv-report")
+            report = gr.Markdown(REPORT_HINT, latex_delimiters=LATEX, elem_id="iv-report")
             report_file = gr.File(label="下载报告（Markdown）", interactive=False, elem_id="iv-report-file")
 
     outputs = [transcript, question, grade, report, report_file, answer, status, question_audio, state]
 
-    def view(run: InterviewRun, reply, speak: bool, note: str = ""):
+    def view(run: InterviewRun, reply, speak: bool, note: str = "", fresh: bool = False):
+        """The outputs after `reply`; `fresh` (a new interview) clears the previous grade and report."""
         s = run.session
         for m in reply.messages:
             if m and m != reply.prompt:
                 run.transcript.append({"role": "assistant", "content": m})
         if reply.prompt:
             run.transcript.append({"role": "assistant", "content": f"**{reply.prompt}**"})
-        grade_md = grade_markdown(reply.grade, reply.prompt) if reply.grade else gr.update()
-        report_md, file = gr.update(), gr.update()
+        grade_md = grade_markdown(reply.grade, reply.prompt) if reply.grade else (GRADE_HINT if fresh else gr.update())
+        report_md, file = (REPORT_HINT, None) if fresh else (gr.update(), gr.update())
         if s.state.finished:
             text = s.report()
             path = report_dir() / f"interview-report-{s.state.id}.md"
@@ -170,7 +173,7 @@ def build_interview_tab(svc: Services) -> InterviewTab:
                                  n_questions=int(n), max_follow_ups=int(fu))
         profile = svc.profile(getattr(request, "username", None))
         run = InterviewRun(svc.new_interview(config, profile=profile), profile=profile)
-        return view(run, run.session.opening(), speak)
+        return view(run, run.session.opening(), speak, fresh=True)
 
     def practice(entry_id, fu, speak, run, request: gr.Request):
         entry = svc.entry(entry_id)
@@ -179,7 +182,7 @@ def build_interview_tab(svc: Services) -> InterviewTab:
         config = InterviewConfig(n_questions=1, max_follow_ups=int(fu))
         profile = svc.profile(getattr(request, "username", None))
         run = InterviewRun(svc.new_interview(config, only=entry.id), profile=profile)
-        return view(run, run.session.opening(), speak, f"单题练习：{entry.question}")
+        return view(run, run.session.opening(), speak, f"单题练习：{entry.question}", fresh=True)
 
     def submit_answer(text, speak, run):
         if run is None:
