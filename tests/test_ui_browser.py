@@ -16,12 +16,12 @@ import re
 import subprocess
 
 import pytest
+from playwright.sync_api import sync_playwright  # in the [test] extra; a missing package fails, never skips
 
 from tests.openai_server import Reply
 from tests.ui_app import ARTIFACTS, ROOT, TRANSCRIPTIONS, write_sample_eval_report
 from tutor.corpus import load_corpus
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")  # listed in [test]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -32,7 +32,7 @@ TIMEOUT = 30_000
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
+    with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
