@@ -1,12 +1,13 @@
-"""Embedding in worker processes for large offline ingests.
+"""Tokenising and embedding in worker processes, for large corpora.
 
-The hashing embedder is pure Python (a few ms a chunk, most of it tokenising), so one core embeds
-~250 chunks a second; a 100x corpus (~80,000 chunks) would take minutes on one core. `embed_batches`
-spreads the batches over worker processes and yields the vectors *in order*, so the caller stores
-batch i while the workers embed batches i+1..i+W (ingest's "additions first" order is unchanged).
+Tokenising mixed Chinese/English text is pure Python (jieba, the glossary scan): the hashing embedder
+costs a few ms a chunk and BM25 a few ms an entry, so a 100x corpus (~80,000 chunks, ~18,000 entries)
+would keep one core busy for minutes. `embed_batches` / `tokenize_batches` spread batches over worker
+processes and yield the results *in order*, so ingest stores batch i while the workers embed batches
+i+1..i+W (its "additions first" order is unchanged), and the retriever fills its token cache.
 
-Design: each worker is `python -m ingest.parallel DIM`, fed length-prefixed pickles over its stdin
-and answering with one float32 array per batch on its stdout. Not `multiprocessing`: its `spawn`
+Design: each worker is `python -m ingest.parallel JOB PARAM`, fed length-prefixed pickles over its
+stdin and answering with one result per batch (float32 array / token lists) on its stdout. Not `multiprocessing`: its `spawn`
 start method re-imports the caller's `__main__` (a user script without a main guard would start
 ingesting again inside every worker), and `fork` copies a process that already runs Chroma's
 native threads. A worker has at most one batch outstanding, so neither side can block the other
@@ -46,9 +47,20 @@ def _recv(stream):
 
 
 def embed_batches(dim: int, batches: list[list[str]], workers: int) -> Iterator[np.ndarray]:
-    """Vectors (float32, one row per text) for each batch of texts, in order."""
+    """Hashing-embedder vectors (float32, one row per text) for each batch of texts, in order."""
+    return _map("embed", dim, batches, workers)
+
+
+def tokenize_batches(batches: list[list[str]], workers: int) -> Iterator[list[list[str]]]:
+    """`tutor.text.tokenize` of each text, for each batch of texts, in order."""
+    return _map("tokenize", 0, batches, workers)
+
+
+def _map(job: str, param: int, batches: list[list[str]], workers: int):
+    if not batches:
+        return
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
-    procs = [subprocess.Popen([sys.executable, "-m", "ingest.parallel", str(dim)], stdin=subprocess.PIPE,
+    procs = [subprocess.Popen([sys.executable, "-m", "ingest.parallel", job, str(param)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, env=env, cwd=_ROOT)
              for _ in range(max(1, min(workers, len(batches))))]
     try:
@@ -57,12 +69,12 @@ def embed_batches(dim: int, batches: list[list[str]], workers: int) -> Iterator[
             _send(procs[i].stdin, batch)
         for i in range(len(batches)):
             proc = procs[i % w]
-            vectors = _recv(proc.stdout)
-            if vectors is None:
-                raise RuntimeError(f"embedding worker exited with code {proc.wait()}")
+            result = _recv(proc.stdout)
+            if result is None:
+                raise RuntimeError(f"{job} worker exited with code {proc.wait()}")
             if i + w < len(batches):
                 _send(proc.stdin, batches[i + w])  # this worker is idle now: give it the next batch
-            yield vectors
+            yield result
     finally:
         for proc in procs:
             try:
@@ -77,14 +89,25 @@ def embed_batches(dim: int, batches: list[list[str]], workers: int) -> Iterator[
                 proc.wait()
 
 
-def _worker(dim: int) -> None:
-    from tutor.embeddings import HashingEmbedder
+def _worker(job: str, param: int) -> None:
+    if job == "embed":
+        from tutor.embeddings import HashingEmbedder
 
-    embedder = HashingEmbedder(dim)
+        embedder = HashingEmbedder(param)
+
+        def run(texts):
+            return np.asarray(embedder.embed_documents(texts), dtype=np.float32)
+    elif job == "tokenize":
+        from tutor.text import tokenize
+
+        def run(texts):
+            return [tokenize(t) for t in texts]
+    else:
+        raise SystemExit(f"unknown job {job!r}")
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while (texts := _recv(stdin)) is not None:
-        _send(stdout, np.asarray(embedder.embed_documents(texts), dtype=np.float32))
+        _send(stdout, run(texts))
 
 
 if __name__ == "__main__":
-    _worker(int(sys.argv[1]))
+    _worker(sys.argv[1], int(sys.argv[2]))

@@ -48,3 +48,18 @@ def test_parallel_ingest_stores_what_a_serial_ingest_stores_and_stays_incrementa
     assert all(np.allclose(a[k], b[k], atol=1e-7) for k in a)
     again = ingest_corpus(parallel, progress=False, workers=2)
     assert again.added == 0 and again.deleted == 0
+
+
+def test_retriever_tokenises_a_large_corpus_in_workers_with_the_same_result(tmp_path, monkeypatch):
+    from tutor import retriever
+    from tutor.corpus import load_corpus
+
+    corpus = load_corpus(make_corpus(tmp_path / "corpus"))
+    serial = retriever.HybridIndex(corpus)
+    monkeypatch.setattr(retriever, "PARALLEL_MIN_ENTRIES", 0)
+    monkeypatch.setattr(retriever.os, "cpu_count", lambda: 2)
+    parallel = retriever.HybridIndex(corpus, cache_dir=tmp_path / "cache")
+    assert parallel._doc_terms == serial._doc_terms
+    assert parallel.head.idf == serial.head.idf and parallel.body.idf == serial.body.idf
+    assert [h.entry.id for h in parallel.search("KV Cache 的作用", 3).hits] == \
+           [h.entry.id for h in serial.search("KV Cache 的作用", 3).hits]

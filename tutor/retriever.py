@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -154,15 +155,12 @@ class HybridIndex:
                 cache = json.loads(cache_file.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 cache = {}
-        heads, bodies, fresh, dirty = [], [], {}, False
-        for e in self.entries:
-            key = e.content_hash()
-            if key in cache:
-                head, body = cache[key]
-            else:
-                head = tokenize(" ".join([e.question, *e.aliases, *e.aliases, " ".join(e.tags), *e.key_points]))
-                body = tokenize(_FENCE.sub(" ", e.answer))
-                dirty = True
+        heads, bodies, fresh = [], [], {}
+        keys = [e.content_hash() for e in self.entries]
+        computed = _tokenize_entries({k: e for k, e in zip(keys, self.entries) if k not in cache})
+        dirty = bool(computed)
+        for key in keys:
+            head, body = cache[key] if key in cache else computed[key]
             fresh[key] = [head, body]
             heads.append(head)
             bodies.append(body)
@@ -246,6 +244,25 @@ class HybridIndex:
         cov = max((h.signals["coverage"] for h in hits), default=0.0)
         relevant = bool(hits) and (exact is not None or cov >= min_coverage)
         return SearchResult(query, hits, relevant, cov)
+
+
+PARALLEL_MIN_ENTRIES = 1000  # below this, worker start-up (~1 s each: imports, jieba) costs more than it saves
+
+
+def _tokenize_entries(entries: dict[str, Entry]) -> dict[str, tuple[list[str], list[str]]]:
+    """content hash -> (head tokens, body tokens). Thousands of entries (a first load of a large
+    corpus: ~10 ms of jieba per entry) are tokenised in worker processes, one per core."""
+    docs = {key: (" ".join([e.question, *e.aliases, *e.aliases, " ".join(e.tags), *e.key_points]),
+                  _FENCE.sub(" ", e.answer)) for key, e in entries.items()}
+    workers = os.cpu_count() or 1
+    if len(docs) < PARALLEL_MIN_ENTRIES or workers < 2:
+        return {key: (tokenize(head), tokenize(body)) for key, (head, body) in docs.items()}
+    from ingest.parallel import tokenize_batches
+
+    flat = [text for pair in docs.values() for text in pair]
+    tokens = [t for batch in tokenize_batches([flat[i : i + 200] for i in range(0, len(flat), 200)], workers)
+              for t in batch]
+    return {key: (tokens[2 * i], tokens[2 * i + 1]) for i, key in enumerate(docs)}
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
