@@ -47,6 +47,9 @@ EmbedFn = Callable[[list[str]], Sequence[Sequence[float]]]
 _STATS_CACHE: dict[str, "CorpusStats"] = {}
 
 
+STUFFING_CHUNK_MAX_CHARS = 400
+
+
 @dataclass(frozen=True)
 class OfflineParams:
     """Defaults tuned on the dev split only by `python -m eval.tune_offline_grader` (seed 0, 300 trials +
@@ -301,7 +304,11 @@ class OfflineGrader:
         if len(content) >= p.stuffing_min_terms:
             ratio = sum(1 for t in words if t.surface in RELATION_WORDS) / max(1, len(words))
             chunks = self._chunk_relation_share(text)
-            if ratio < p.stuffing_ratio or (chunks is not None and chunks < p.stuffing_chunk_ratio):
+            # The chunk signal judges short answers only: a bag of keywords is short, while a long
+            # structured answer (lists, bold terms, formulas) has many short chunks and is not
+            # stuffing (on the corpus's own reference answers, 40 of 184 tripped it otherwise).
+            short = len(text) <= STUFFING_CHUNK_MAX_CHARS
+            if ratio < p.stuffing_ratio or (short and chunks is not None and chunks < p.stuffing_chunk_ratio):
                 flags.append("keyword_stuffing")
                 cap = min(cap, p.stuffing_cap)
         if content:
@@ -332,7 +339,12 @@ class OfflineGrader:
         """Share of the Chinese chunks (between spaces/punctuation) that contain a relation word. A
         sentence is one long chunk with 是/在/把...; a keyword list is many short bare chunks. None when
         there are fewer than 4 Chinese chunks (too little to judge)."""
-        chunks = [c for c in re.split(r"[\s，,。；;！!？?、:：()（）/|]+", text) if CJK_RE.search(c) and len(c) >= 2]
+        # A space is a break only between two Chinese words ("加权平均 位置编码"): spaces around English
+        # terms inside a sentence ("BN 依赖 batch 大小") are not, and markdown table rows are structure,
+        # not stuffing. (Splitting on every space capped real reference answers at 2/10.)
+        prose = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("|"))
+        prose = re.sub(r"(?<=[\u4e00-\u9fff])[ \t]+(?=[\u4e00-\u9fff])", "\n", prose)
+        chunks = [c for c in re.split(r"[，,。；;！!？?、:：()（）/\n]+", prose) if CJK_RE.search(c) and len(c) >= 2]
         if len(chunks) < 4:
             return None
         with_rel = sum(1 for c in chunks if any(t.surface in RELATION_WORDS for t in self.analyzer.tokens(c)))
