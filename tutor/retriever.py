@@ -146,6 +146,11 @@ class HybridIndex:
         self._cov_idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self._cov_unknown = math.log(1 + n / 0.5)
         self._pos = {e.id: i for i, e in enumerate(self.entries)}
+        # English words of the corpus by length, for correcting typos in queries ("attentoin").
+        self._ascii_vocab: dict[int, list[str]] = defaultdict(list)
+        for term in set(self.head.postings) | set(self.body.postings):
+            if term.isascii() and term.isalpha() and len(term) >= 4:
+                self._ascii_vocab[len(term)].append(term)
         self._is_code = np.array([bool(CODE_TAGS & set(e.tags)) for e in self.entries])
         self._phrasings: dict[str, int] = {}
         for i, e in enumerate(self.entries):
@@ -187,6 +192,22 @@ class HybridIndex:
         got = sum(self._cov_idf[t] for t in query_terms if t in self._doc_terms[i])
         return got / total if total else 0.0
 
+    def _correct(self, term: str) -> str:
+        """A query word the corpus does not know, corrected to a known English word one edit away
+        (two for long words): typed typos like "attentoin" or "lamma". Chinese is left alone."""
+        if not (term.isascii() and term.isalpha() and len(term) >= 4) or term in self.head.postings \
+                or term in self.body.postings:
+            return term
+        budget = 1 if len(term) < 8 else 2
+        best, best_df = term, 0
+        for n in range(len(term) - budget, len(term) + budget + 1):
+            for cand in self._ascii_vocab.get(n, ()):
+                if _within_edits(term, cand, budget):
+                    df = len(self.head.postings.get(cand, ((),))[0]) + len(self.body.postings.get(cand, ((),))[0])
+                    if df > best_df:
+                        best, best_df = cand, df
+        return best
+
     def _dense(self, query: str) -> dict[int, float]:
         if self.collection is None or self.embedder is None or not self._dense_count:
             return {}
@@ -211,7 +232,7 @@ class HybridIndex:
         code_prior = CODE_PRIOR if code_prior is None else code_prior
         min_coverage = MIN_COVERAGE if min_coverage is None else min_coverage
         query = (query or "").strip()
-        terms = tokenize(query)
+        terms = [self._correct(t) for t in tokenize(query)]
         if not query or not self.entries:
             return SearchResult(query, [], False, 0.0)
         # The domain concepts are what a question is about; "指标", "怎么算" are filler around them.
@@ -271,6 +292,23 @@ def _tokenize_entries(entries: dict[str, Entry]) -> dict[str, tuple[list[str], l
     tokens = [t for batch in tokenize_batches([flat[i : i + 200] for i in range(0, len(flat), 200)], workers)
               for t in batch]
     return {key: (tokens[2 * i], tokens[2 * i + 1]) for i, key in enumerate(docs)}
+
+
+def _within_edits(a: str, b: str, budget: int) -> bool:
+    """Damerau-Levenshtein distance(a, b) <= budget (adjacent swaps count one), with early exit."""
+    if abs(len(a) - len(b)) > budget:
+        return False
+    prev2, prev = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if prev2 is not None and i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > budget:
+            return False
+        prev2, prev = prev, cur
+    return prev[-1] <= budget
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
