@@ -146,3 +146,15 @@ CORPUS_CODE_TAG = "手撕代码"
 def test_cli_without_query_explains(tmp_path):
     proc = run_cli(env_data=tmp_path)
     assert proc.returncode == 2 and "请给出查询" in proc.stderr
+
+
+def test_english_typos_are_corrected_against_the_corpus_vocabulary(retriever):
+    from tutor.retriever import _within_edits
+
+    assert _within_edits("attentoin", "attention", 1)  # an adjacent swap is one edit
+    assert not _within_edits("attention", "retention", 1)
+    for query, expected in [("flash attentoin 省显存的原理", "flash-attention"), ("transfomer 的整体结构", None)]:
+        terms = [retriever.index._correct(t) for t in __import__("tutor.text", fromlist=["tokenize"]).tokenize(query)]
+        assert "attentoin" not in terms and "transfomer" not in terms, terms
+        if expected:
+            assert retriever.search(query, 3).hits[0].entry.id == expected
