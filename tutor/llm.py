@@ -70,6 +70,20 @@ def public_endpoint(url: str | None) -> str:
     return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", "")) or url
 
 
+def server_message(exc: Exception) -> str:
+    """The human message in an OpenAI-style error body ({"error": {"message"}}, {"message"} or
+    {"detail"}), or "" for errors that carry no body. Shared by every OpenAI-protocol client here."""
+    import openai
+
+    if not isinstance(exc, openai.APIStatusError):
+        return ""
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error") if isinstance(body.get("error"), dict) else {}
+        return str(body.get("message") or inner.get("message") or body.get("detail") or "")
+    return str(body or "")
+
+
 def redact(text: str, secret: str | None) -> str:
     """Remove the key (and anything that looks like a key) from a server message."""
     if secret:
@@ -177,15 +191,7 @@ class ChatBackend:
 
         where = self.describe()
         status = getattr(exc, "status_code", None)
-        detail = ""
-        if isinstance(exc, openai.APIStatusError):
-            body = exc.body
-            if isinstance(body, dict):
-                inner = body.get("error") if isinstance(body.get("error"), dict) else {}
-                detail = str(body.get("message") or inner.get("message") or "")
-            else:
-                detail = str(body or "")
-            detail = redact(detail, self._key)[:200]
+        detail = redact(server_message(exc), self._key)[:200]
         suffix = f"（服务端信息：{detail}）" if detail else ""
         if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
             kind, msg = "timeout", (f"大模型请求超时（{self.timeout:g} 秒）：{where}。"

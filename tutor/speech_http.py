@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 
 from tutor.audio import SpeechError
-from tutor.llm import PLACEHOLDER_KEY, public_endpoint, redact
+from tutor.llm import PLACEHOLDER_KEY, public_endpoint, redact, server_message
 from tutor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,15 +64,7 @@ def api_error(exc: Exception, ep: Endpoint, path: str, timeout: float) -> Speech
 
     where = f"{ep.describe()}（{path}）"
     status = getattr(exc, "status_code", None)
-    detail = ""
-    if isinstance(exc, openai.APIStatusError):
-        body = exc.body
-        if isinstance(body, dict):
-            inner = body.get("error") if isinstance(body.get("error"), dict) else {}
-            detail = str(body.get("message") or inner.get("message") or body.get("detail") or "")
-        else:
-            detail = str(body or "")
-        detail = redact(detail, ep.key)[:200]
+    detail = redact(server_message(exc), ep.key)[:200]
     suffix = f"（服务端信息：{detail}）" if detail else ""
     s, env = ep.service, ep.env
     if isinstance(exc, openai.APITimeoutError):
