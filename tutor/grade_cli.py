@@ -44,9 +44,21 @@ def _unknown(entry_id: str, corpus) -> str:
     return f"找不到条目 `{entry_id}`{hint}"
 
 
-def run(args: argparse.Namespace) -> int:
+def load_grader(settings):
+    """The corpus and the configured grader for a command, or None after saying why (bad TUTOR_GRADER).
+    Shared by `tutor grade` and `tutor interview`."""
     from tutor.corpus import load_corpus
     from tutor.grading import build_grader
+
+    corpus = load_corpus(settings.corpus_dir, strict=False)
+    try:
+        return corpus, build_grader(settings, corpus)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
     from tutor.settings import get_settings
 
     settings = get_settings()
@@ -61,12 +73,10 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
 
-    corpus = load_corpus(settings.corpus_dir, strict=False)
-    try:
-        grader = build_grader(settings, corpus)
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
+    loaded = load_grader(settings)
+    if loaded is None:
         return 2
+    corpus, grader = loaded
 
     recorder = None
     if not args.no_record and (not args.batch or args.profile):

@@ -67,8 +67,6 @@ def _record(progress, profile, session, input_mode: str = "typed"):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tutor.corpus import load_corpus
-    from tutor.grading import build_grader
     from tutor.interview import Interview, InterviewConfig
     from tutor.interview_report import InterviewStore
     from tutor.settings import get_settings
@@ -79,12 +77,12 @@ def run(args: argparse.Namespace) -> int:
         ids = store.ids()
         print("\n".join(ids) if ids else "还没有保存的面试。")
         return 0
-    corpus = load_corpus(settings.corpus_dir, strict=False)
-    try:
-        grader = build_grader(settings, corpus)
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
+    from tutor.grade_cli import load_grader
+
+    loaded = load_grader(settings)
+    if loaded is None:
         return 2
+    corpus, grader = loaded
     llm = grader.llm
     progress, profile, warning = (None, None, None)
     if not args.no_record:
