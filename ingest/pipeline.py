@@ -12,7 +12,7 @@ finishes the job. A corpus that fails validation aborts before anything is touch
 
 Throughput (measured by `python -m eval.bench --growth`): the offline hashing embedder costs a few
 ms of pure Python per chunk, so a large ingest (thousands of chunks) embeds in worker processes
-(`ingest/parallel.py`), one per core, while this process stores the finished batches in order; below
+(`tutor/workers.py`), one per core, while this process stores the finished batches in order; below
 PARALLEL_MIN_CHUNKS the workers' start-up (imports and jieba's dictionary, ~1 s each) would cost more
 than it saves. Only the stock `HashingEmbedder` goes to workers: it is stateless (a worker rebuilds it
 from its dimension), whereas other backends are threaded (torch) or network-bound, or carry state.
@@ -74,7 +74,7 @@ def _embedded_batches(embedder: Embedder, batches: list[list[Chunk]], workers: i
         for batch in batches:
             yield batch, embedder.embed_documents([c.text for c in batch])
         return
-    from ingest.parallel import embed_batches
+    from tutor.workers import embed_batches
 
     texts = [[c.text for c in batch] for batch in batches]
     yield from zip(batches, embed_batches(embedder.dim, texts, workers))

@@ -1,4 +1,4 @@
-"""Large ingests embed in worker processes (ingest/parallel.py): same vectors, same incremental result.
+"""Large ingests embed in worker processes (tutor/workers.py): same vectors, same incremental result.
 
 The size threshold is lowered so a three-entry corpus takes the worker path; no timing is asserted
 (speed is measured by `python -m eval.bench --growth`, not by tests).
@@ -7,7 +7,7 @@ The size threshold is lowered so a three-entry corpus takes the worker path; no 
 import numpy as np
 
 from ingest import pipeline
-from ingest.parallel import embed_batches
+from tutor.workers import embed_batches
 from ingest.pipeline import ingest_corpus
 from tests.conftest import make_corpus
 from tutor.embeddings import HashingEmbedder

@@ -286,7 +286,7 @@ def _tokenize_entries(entries: dict[str, Entry]) -> dict[str, tuple[list[str], l
     workers = os.cpu_count() or 1
     if len(docs) < PARALLEL_MIN_ENTRIES or workers < 2:
         return {key: (tokenize(head), tokenize(body)) for key, (head, body) in docs.items()}
-    from ingest.parallel import tokenize_batches
+    from tutor.workers import tokenize_batches
 
     flat = [text for pair in docs.values() for text in pair]
     tokens = [t for batch in tokenize_batches([flat[i : i + 200] for i in range(0, len(flat), 200)], workers)

@@ -6,7 +6,7 @@ would keep one core busy for minutes. `embed_batches` / `tokenize_batches` sprea
 processes and yield the results *in order*, so ingest stores batch i while the workers embed batches
 i+1..i+W (its "additions first" order is unchanged), and the retriever fills its token cache.
 
-Design: each worker is `python -m ingest.parallel JOB PARAM`, fed length-prefixed pickles over its
+Design: each worker is `python -m tutor.workers JOB PARAM`, fed length-prefixed pickles over its
 stdin and answering with one result per batch (float32 array / token lists) on its stdout. Not `multiprocessing`: its `spawn`
 start method re-imports the caller's `__main__` (a user script without a main guard would start
 ingesting again inside every worker), and `fork` copies a process that already runs Chroma's
@@ -60,7 +60,7 @@ def _map(job: str, param: int, batches: list[list[str]], workers: int):
     if not batches:
         return
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
-    procs = [subprocess.Popen([sys.executable, "-m", "ingest.parallel", job, str(param)], stdin=subprocess.PIPE,
+    procs = [subprocess.Popen([sys.executable, "-m", "tutor.workers", job, str(param)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, env=env, cwd=_ROOT)
              for _ in range(max(1, min(workers, len(batches))))]
     try:
