@@ -158,3 +158,13 @@ def test_english_typos_are_corrected_against_the_corpus_vocabulary(retriever):
         assert "attentoin" not in terms and "transfomer" not in terms, terms
         if expected:
             assert retriever.search(query, 3).hits[0].entry.id == expected
+
+
+def test_huge_query_is_judged_by_its_opening(retriever):
+    from tutor.retriever import MAX_QUERY_CHARS
+
+    huge = "注意力为什么除以根号d，" * 20000
+    result = retriever.search(huge, 3)
+    assert result.query == huge.strip()  # nothing the user typed is lost
+    assert [h.entry.id for h in result.hits] == [h.entry.id for h in retriever.search(huge[:MAX_QUERY_CHARS], 3).hits]
+    assert result.hits[0].entry.id == "attention-scaling"
