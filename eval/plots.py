@@ -70,8 +70,14 @@ def plot_metrics(retrieval: dict, out: Path) -> Path:
         ax.set_title(f"{split} split (95% bootstrap CI; dashed = goal)")
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].legend(fontsize=8, loc="lower left")
+    return _save(fig, out / "metrics.png")
+
+
+def _save(fig, path: Path) -> Path:
+    """Lay out, write at 120 dpi and free the figure (pyplot keeps figures alive otherwise)."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
-    path = out / "metrics.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
@@ -98,11 +104,7 @@ def plot_topics(retrieval: dict, out: Path) -> Path:
         ax.set_title(f"{metric} per section ({split} split)")
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    path = out / "topics.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "topics.png")
 
 
 def plot_latency(retrieval: dict, out: Path) -> Path:
@@ -122,11 +124,7 @@ def plot_latency(retrieval: dict, out: Path) -> Path:
     ax.set_title("query latency (one process, warm)")
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    path = out / "latency.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "latency.png")
 
 
 def write_plots(retrieval: dict, out: Path) -> list[Path]:

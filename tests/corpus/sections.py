@@ -42,3 +42,14 @@ def own_file_problems(corpus_root: Path, own_files, corpus) -> list[str]:
             out += [f"{rel}: {e.id} → {f.entry_id} points at no entry"
                     for f in e.follow_ups if f.entry_id and corpus.get(f.entry_id) is None]
     return out
+
+
+def phrasing_owners(corpus) -> dict[str, set[str]]:
+    """Compact phrasing (question or alias) -> ids of the entries that use it."""
+    from tutor.text import compact
+
+    owners: dict[str, set[str]] = {}
+    for e in corpus.entries:
+        for phrase in (e.question, *e.aliases):
+            owners.setdefault(compact(phrase), set()).add(e.id)
+    return owners

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from tests.corpus.codeblocks import CORPUS_ROOT, corpus, entry, exec_entry
-from tests.corpus.sections import own_file_problems, syllabus_items
+from tests.corpus.sections import own_file_problems, phrasing_owners, syllabus_items
 from tutor.corpus import parse_file
 from tutor.text import compact
 
@@ -63,10 +63,7 @@ def _syllabus_items() -> list[tuple[str, str]]:
 def test_syllabus_items_are_verbatim_aliases_of_exactly_one_entry():
     items = _syllabus_items()
     assert len(items) >= 45
-    owners: dict[str, set[str]] = {}
-    for e in corpus().entries:
-        for phrase in (e.question, *e.aliases):
-            owners.setdefault(compact(phrase), set()).add(e.id)
+    owners = phrasing_owners(corpus())
     for item, entry_id in items:
         e = entry(entry_id)  # raises if the id does not exist
         assert item in e.aliases or item == e.question, f"{item!r} is not verbatim in {entry_id}"

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tests.corpus.codeblocks import CORPUS_ROOT, corpus, entry, exec_entry
-from tests.corpus.sections import own_file_problems, syllabus_items
+from tests.corpus.sections import own_file_problems, phrasing_owners, syllabus_items
 from tutor.text import compact
 
 SYLLABUS = CORPUS_ROOT / "syllabus" / "c-eval-inference-compression.md"
@@ -66,10 +66,7 @@ def _syllabus_items() -> list[tuple[str, str, str]]:
 def test_syllabus_items_are_verbatim_aliases_of_exactly_one_entry():
     items = _syllabus_items()
     assert len(items) >= 45
-    owners: dict[str, set[str]] = {}
-    for e in corpus().entries:
-        for phrase in (e.question, *e.aliases):
-            owners.setdefault(compact(phrase), set()).add(e.id)
+    owners = phrasing_owners(corpus())
     for _, item, entry_id in items:
         e = entry(entry_id)  # raises if the id does not exist
         assert item in e.aliases, f"{item!r} is not verbatim in {entry_id}"
