@@ -7,8 +7,9 @@ Candidates write the same concept many ways: "层归一化", "Layer Norm", "LN",
 (Chinese has no spaces). The trade-off: a wrong glossary line merges two concepts everywhere, so
 the glossary holds only unambiguous, domain-specific equivalences.
 
-After that, jieba's search mode cuts Chinese into words and their sub-words (recall for compounds
-the dictionary does not know); stopwords and punctuation go. `char_ngrams` gives the character
+After that, runs of Chinese characters are cut into words and their sub-words by jieba (`tutor/segment.py`,
+its Rust port when installed; recall for compounds the dictionary does not know) and Latin text by
+jieba's own rule for it; stopwords and punctuation go. `char_ngrams` gives the character
 bigrams that make the offline embedder robust to typos and unsegmented phrasing.
 """
 
@@ -19,6 +20,8 @@ import logging
 import re
 import unicodedata
 from pathlib import Path
+
+from tutor.segment import HAN_RUN, Segmenter
 
 GLOSSARY_PATH = Path(__file__).parent / "data" / "glossary.txt"
 
@@ -158,16 +161,28 @@ def _scan_index():
 
 
 @functools.lru_cache(maxsize=1)
-def _jieba():
-    import jieba
+def _segmenter() -> Segmenter:
+    return Segmenter({word: 2000 for word in DOMAIN_WORDS})
 
-    jieba.setLogLevel(logging.WARNING)
-    mapping, _ = _glossary()
-    for canonical in set(mapping.values()):
-        jieba.add_word(canonical, freq=2000)
-    for word in DOMAIN_WORDS:
-        jieba.add_word(word, freq=2000)
-    return jieba
+
+# What is not Chinese is cut by jieba's own rule for it: letters and digits (with a decimal part
+# and a percent sign), every other character alone. Cutting Latin text ourselves, instead of
+# letting jieba's dictionary split words at glossary terms ("albert" into "al" + "bert"), keeps
+# words whole and makes the result the same for every segmenter backend.
+_LATIN_PIECE = re.compile(r"[a-z0-9]+(?:\.\d+)?%?|\S")
+
+
+def _segment(canon: str) -> list[str]:
+    """Chinese runs through the segmenter, the text between them through `_LATIN_PIECE`."""
+    cut = _segmenter().cut
+    out: list[str] = []
+    pos = 0
+    for m in HAN_RUN.finditer(canon):
+        out.extend(_LATIN_PIECE.findall(canon, pos, m.start()))
+        out.extend(cut(m.group()))
+        pos = m.end()
+    out.extend(_LATIN_PIECE.findall(canon, pos))
+    return out
 
 
 def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
@@ -175,9 +190,8 @@ def tokenize(text: str, *, keep_stopwords: bool = False) -> list[str]:
     # "旋转式的位置编码" is "旋转式位置编码" with a particle inserted: drop 的 between Chinese
     # characters so the glossary still sees the term (的 is a stopword anyway).
     canon = canonicalize(_DE_BETWEEN_HAN.sub("", normalize(text)))
-    jieba = _jieba()
     out = []
-    for tok in _with_subwords(jieba, jieba.lcut(canon)):
+    for tok in _with_subwords(_segment(canon)):
         tok = tok.strip()
         if not tok or not _TOKEN_OK.search(tok):
             continue
@@ -202,16 +216,16 @@ def stem(word: str) -> str:
     return word[:-1] if len(word) > 4 and word.endswith("e") else word
 
 
-def _with_subwords(jieba, words: list[str]):
+def _with_subwords(words: list[str]):
     """jieba's search mode, restricted to Chinese words: a long word also yields its known
     2- and 3-character parts (so "旋转位置编码" matches "旋转"). ASCII words stay whole."""
-    freq = jieba.dt.FREQ
+    known = _segmenter().has_word
     for w in words:
         if len(w) > 2 and not w.isascii():
             for n in (2, 3):
                 for i in range(len(w) - n + 1):
                     part = w[i : i + n]
-                    if part != w and freq.get(part):
+                    if part != w and known(part):
                         yield part
         yield w
 
@@ -237,7 +251,7 @@ def tokenizer_version() -> str:
     h.update(" ".join(sorted(STOPWORDS)).encode())
     h.update(" ".join(DOMAIN_WORDS).encode())
     h.update(_DE_BETWEEN_HAN.pattern.encode())
-    h.update(b"stem-v1")
+    h.update(b"stem-v1 latin-pieces-v1")  # v1: Latin text cut by our rule, not jieba's DAG
     return h.hexdigest()[:8]
 
 
