@@ -28,7 +28,8 @@ from tutor.textnorm import Analyzer, is_formula_token
 # Binary properties interview facts hinge on; saying one where the key point says the other is a
 # contradiction (only checked in the answer window that matches the key point, same subject).
 ANTONYMS = [("增大", "减小"), ("更快", "更慢"), ("线性", "平方"), ("双向", "单向"), ("在线", "离线"), ("精确", "近似"),
-            ("串行", "并行"), ("稠密", "稀疏"), ("全局", "局部"), ("固定", "可学习"), ("对称", "非对称")]
+            ("串行", "并行"), ("稠密", "稀疏"), ("全局", "局部"), ("固定", "可学习"), ("对称", "非对称"),
+            ("乘以", "除以"), ("加剧", "缓解")]
 
 
 @dataclass
@@ -49,6 +50,8 @@ class KeyPointInfo:
     term_subjects: dict = field(default_factory=dict)  # term -> (subjects, other terms) of its key-point clause
     weights: dict = field(default_factory=dict)  # term -> weight
     median_weight: float = 0.0
+    relations: list = field(default_factory=list)  # grading_reference_checks.Relations per clause
+    misconceptions: list = field(default_factory=list)  # KeyPointInfo of claims the text labels wrong
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Clause:
     entities: frozenset = frozenset()  # named terms (ASCII: layernorm, ppo, ...) of the whole sentence
     own_entities: frozenset = frozenset()  # named terms of this clause
     sentence_terms: frozenset = frozenset()  # every term of the whole sentence
+    relations: object = None  # grading_reference_checks.Relations of this clause
 
 
 def is_entity(term: str) -> bool:

@@ -38,6 +38,8 @@ from tutor.grade_model import (FalseStatement, Grade, KeyPointVerdict, feedback_
                                score_from_verdicts)
 from tutor.grading_checks import (Clause, KeyPointInfo, Term, contradiction, is_entity, key_point_parts,
                                   term_subjects)
+from tutor.grading_reference_checks import (has_wrong_marker, misconception_claims, reference_sentences,
+                                            relation_conflict, sentence_relations)
 from tutor.textnorm import (CJK_RE, NEGATION_LIKE, NEGATIONS, RELATION_WORDS, STOPWORDS, Analyzer, canonical_text,
                             cjk_bigrams, cjk_ratio, clauses, compact, get_analyzer, is_formula_token)
 
@@ -48,6 +50,7 @@ _STATS_CACHE: dict[str, "CorpusStats"] = {}
 
 
 STUFFING_CHUNK_MAX_CHARS = 400
+_DENIAL_RE = re.compile(r"认为|以为|误以为|说成|当成|当作|不是|并非|而不是")  # reporting a belief, not holding it
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,10 @@ class OfflineParams:
     echo_cap: float = 1.0
     off_topic_coverage: float = 0.12  # mean key-point coverage below this: off-topic (a flag, no cap)
     contradictions: bool = True  # flag negation/antonym contradictions as false statements
+    reference_checks: bool = True  # also check the reference answer's sentences for contradictions
+    ref_match: float = 0.5  # coverage of a reference sentence needed before its checks run
+    misconception_match: float = 0.6  # coverage of a claim labelled wrong that repeats it
+    relation_term_floor: float = 0.5  # a compared attribute weighs at least this x the unit's median term
     false_penalty: float = 3.0  # points off per false statement found (at most 3 statements count)
     off_topic_cap: float = 10.0  # score cap when the answer is off-topic (10 = no cap)
     embed_weight: float = 0.3  # not tuned: no Chinese embedding model is available offline here
@@ -85,6 +92,7 @@ class _PreparedEntry:
     key_points: list[KeyPointInfo]
     question_terms: set[str]
     question_bigrams: set[str]
+    references: list[KeyPointInfo] = field(default_factory=list)  # sentences of the reference answer
 
 
 @dataclass
@@ -149,48 +157,64 @@ class OfflineGrader:
     # ---- preparing an entry ------------------------------------------------------------------
 
     def _prepare(self, entry: Entry) -> _PreparedEntry:
-        key = (entry.id, "\x00".join([entry.question, *entry.key_points]))
+        key = (entry.id, "\x00".join([entry.question, *entry.key_points, entry.answer]))
         if key in self._prepared:
             return self._prepared[key]
-        p = self.params
         q_text = " ".join([entry.question, *entry.aliases])
         q_terms = {t.text for t in self.analyzer.content_terms(q_text)}
         q_bigrams = cjk_bigrams(canonical_text(q_text))
-        kps = []
-        for i, kp in enumerate(entry.key_points):
-            toks = self.analyzer.content_terms(kp)
-            merged: dict[str, Term] = {}
-            for t in toks:
-                w = self.stats.idf(t.text) ** p.idf_power
-                if t.text in q_terms:
-                    w *= p.question_discount
-                if is_formula_token(t.text):
-                    w *= p.formula_weight
-                if t.text in merged:
-                    merged[t.text].negated &= t.negated  # negated only if every mention is
-                else:
-                    merged[t.text] = Term(t.text, w, t.negated)
-            grams = {}
-            for g in cjk_bigrams(canonical_text(kp)):
-                if all(ch in STOPWORDS for ch in g):
-                    continue
-                w = self.stats.idf(g, bigram=True) ** p.idf_power
-                grams[g] = w * (p.question_discount if g in q_bigrams else 1.0)
-            negation = any(tok.surface in NEGATION_LIKE for tok in self.analyzer.tokens(kp))
-            q_entities = {t for t in q_terms if is_entity(t)}
-            ws = sorted(t.weight for t in merged.values())
-            kps.append(KeyPointInfo(i, kp, list(merged.values()), grams, negation, key_point_parts(self.analyzer, kp, q_entities),
-                                 term_subjects(self.analyzer, kp), {t.text: t.weight for t in merged.values()},
-                                 ws[len(ws) // 2] if ws else 0.0))
-        prepared = _PreparedEntry(kps, q_terms, q_bigrams)
+        kps = [self._unit(i, kp, q_terms, q_bigrams) for i, kp in enumerate(entry.key_points)]
+        refs = [u for j, sent in enumerate(reference_sentences(entry.answer))
+                if len((u := self._unit(-1 - j, sent, q_terms, q_bigrams)).terms) >= 2]
+        prepared = _PreparedEntry(kps, q_terms, q_bigrams, refs)
         self._prepared[key] = prepared
         return prepared
+
+    def _unit(self, index: int, text: str, q_terms: set[str], q_bigrams: set[str],
+              claims: bool = True) -> KeyPointInfo:
+        """A key point (index >= 0) or a reference sentence (index < 0) as weighted terms, bigrams and
+        the relations of its clauses."""
+        p = self.params
+        merged: dict[str, Term] = {}
+        for t in self.analyzer.content_terms(text):
+            w = self.stats.idf(t.text) ** p.idf_power
+            if t.text in q_terms:
+                w *= p.question_discount
+            if is_formula_token(t.text):
+                w *= p.formula_weight
+            if t.text in merged:
+                merged[t.text].negated &= t.negated  # negated only if every mention is
+            else:
+                merged[t.text] = Term(t.text, w, t.negated)
+        grams = {}
+        for g in cjk_bigrams(canonical_text(text)):
+            if all(ch in STOPWORDS for ch in g):
+                continue
+            w = self.stats.idf(g, bigram=True) ** p.idf_power
+            grams[g] = w * (p.question_discount if g in q_bigrams else 1.0)
+        negation = any(tok.surface in NEGATION_LIKE for tok in self.analyzer.tokens(text))
+        q_entities = {t for t in q_terms if is_entity(t)}
+        ws = sorted(t.weight for t in merged.values())
+        unit = KeyPointInfo(index, text, list(merged.values()), grams, negation,
+                            key_point_parts(self.analyzer, text, q_entities), term_subjects(self.analyzer, text),
+                            {t.text: t.weight for t in merged.values()}, ws[len(ws) // 2] if ws else 0.0)
+        rels = []
+        for sent in re.split(r"[。；;！？!?\n]", text):
+            parts = [canonical_text(sent[a:b]) for a, b in clauses(sent)]
+            rels += sentence_relations([(self.analyzer.tokens(c, canonicalized=True), compact(c)) for c in parts])
+        unit.relations = rels
+        if claims:
+            unit.misconceptions = [self._unit(index, c, q_terms, q_bigrams, claims=False)
+                                   for c in misconception_claims(text)]
+        return unit
 
     def _clauses(self, text: str) -> list[Clause]:
         cached = self._clause_cache.get(text)
         if cached is not None:
             return cached
         out = []
+        toks_of: dict[int, list] = {}
+        canon_of: dict[int, str] = {}
         for start, end in clauses(text):
             canon = canonical_text(text[start:end])
             toks = self.analyzer.tokens(canon, canonicalized=True)
@@ -202,6 +226,7 @@ class OfflineGrader:
             negs = sum(1 for t in toks if t.surface in NEGATIONS)
             out.append(Clause(start, end, terms, {t for t in terms if t.isascii() and len(t) >= 5}, compact(canon),
                                cjk_bigrams(canon), negs > 0, negs))
+            toks_of[id(out[-1])], canon_of[id(out[-1])] = toks, compact(canon)
         # sentence-level entities: a polarity test must be about the same subject as the key point
         sentence: list[Clause] = []
         for i, c in enumerate(out):
@@ -212,6 +237,9 @@ class OfflineGrader:
                 for cl in sentence:
                     cl.entities, cl.sentence_terms = ents, terms_all
                     cl.own_entities = frozenset(t for t in cl.terms if is_entity(t))
+                rels = sentence_relations([(toks_of[id(cl)], canon_of[id(cl)]) for cl in sentence])
+                for cl, rel in zip(sentence, rels):
+                    cl.relations = rel
                 sentence = []
         if len(self._clause_cache) >= 1024:
             self._clause_cache.clear()
@@ -252,33 +280,14 @@ class OfflineGrader:
         false_statements: list[FalseStatement] = []
         coverages: list[float] = []
         for kp in prep.key_points:
-            best, best_win = 0.0, None
-            term_w = sum(t.weight for t in kp.terms) or 1.0
-            gram_w = sum(kp.bigrams.values()) or 1.0
-            per_clause_terms = [[self._term_match(t.text, c) for t in kp.terms] for c in cls]
-            per_clause_grams = [[g in c.bigrams for g in kp.bigrams] for c in cls]
-            for i in range(len(cls)):
-                tm = [0.0] * len(kp.terms)
-                gm = [False] * len(kp.bigrams)
-                for span in range(min(p.max_span, len(cls) - i)):
-                    j = i + span
-                    tm = [max(a, x) for a, x in zip(tm, per_clause_terms[j])]
-                    gm = [a or x for a, x in zip(gm, per_clause_grams[j])]
-                    term_cov = sum(t.weight * m for t, m in zip(kp.terms, tm)) / term_w
-                    gram_cov = sum(w for (g, w), m in zip(kp.bigrams.items(), gm) if m) / gram_w
-                    cov = (1 - b) * term_cov + b * gram_cov
-                    if semantic is not None:
-                        cov = (1 - p.embed_weight) * cov + p.embed_weight * semantic[kp.index][i][span]
-                    cov *= (1 - p.span_decay) ** span
-                    if cov > best:
-                        best, best_win = cov, (i, j)
+            best, best_win = self._best_window(kp, cls, b, semantic[kp.index] if semantic is not None else None)
             coverages.append(best)
             verdict = "covered" if best >= p.covered else "partial" if best >= p.partial else "missed"
             evidence, note = "", ""
             if verdict != "missed" and best_win:
                 win = cls[best_win[0]:best_win[1] + 1]
                 evidence = text[win[0].start:win[-1].end].strip(" ，,。；;")
-                reason = contradiction(kp, win) if p.contradictions else None
+                reason = self._conflict(kp, win, text) if p.contradictions else None
                 if reason:
                     false_statements.append(FalseStatement(
                         quote=evidence, correction=f"要点是：{kp.text}", key_point_index=kp.index))
@@ -287,6 +296,8 @@ class OfflineGrader:
                                             evidence=evidence if verdict != "missed" else "", note=note,
                                             coverage=round(best, 3)))
 
+        if p.contradictions and p.reference_checks:
+            self._reference_conflicts(prep, cls, b, text, verdicts, false_statements)
         for f in extra_false:
             if f.key_point_index is not None and all(x.key_point_index != f.key_point_index for x in false_statements):
                 false_statements.append(f)
@@ -334,6 +345,84 @@ class OfflineGrader:
             grader="offline", flags=flags, graded_chars=len(text),
             latency_ms=round((time.perf_counter() - t0) * 1000, 2),
         )
+
+    def _best_window(self, kp: KeyPointInfo, cls: list[Clause], b: float, semantic=None) -> tuple[float, tuple | None]:
+        """The best coverage of `kp` by a window of 1..max_span clauses, and that window (i, j)."""
+        p = self.params
+        best, best_win = 0.0, None
+        term_w = sum(t.weight for t in kp.terms) or 1.0
+        gram_w = sum(kp.bigrams.values()) or 1.0
+        per_clause_terms = [[self._term_match(t.text, c) for t in kp.terms] for c in cls]
+        per_clause_grams = [[g in c.bigrams for g in kp.bigrams] for c in cls]
+        for i in range(len(cls)):
+            tm = [0.0] * len(kp.terms)
+            gm = [False] * len(kp.bigrams)
+            for span in range(min(p.max_span, len(cls) - i)):
+                j = i + span
+                tm = [max(a, x) for a, x in zip(tm, per_clause_terms[j])]
+                gm = [a or x for a, x in zip(gm, per_clause_grams[j])]
+                term_cov = sum(t.weight * m for t, m in zip(kp.terms, tm)) / term_w
+                gram_cov = sum(w for (g, w), m in zip(kp.bigrams.items(), gm) if m) / gram_w
+                cov = (1 - b) * term_cov + b * gram_cov
+                if semantic is not None:
+                    cov = (1 - p.embed_weight) * cov + p.embed_weight * semantic[i][span]
+                cov *= (1 - p.span_decay) ** span
+                if cov > best:
+                    best, best_win = cov, (i, j)
+        return best, best_win
+
+    def _conflict(self, unit: KeyPointInfo, win: list[Clause], text: str) -> str | None:
+        """Why the window contradicts the key point or reference sentence `unit`, else None. Reference
+        sentences get the relation checks only: polarity tests on loose prose misfire too often."""
+        reason = contradiction(unit, win) if unit.index >= 0 else None
+        if reason:
+            return reason
+        heavy = {t.text for t in unit.terms if t.weight >= self.params.relation_term_floor * unit.median_weight}
+        reason = relation_conflict(unit.relations, [c.relations for c in win], heavy)
+        if reason:
+            return reason
+        # the whole sentence around the window: "常见误区：认为……" quotes a claim, it does not make it
+        start = max(text.rfind(ch, 0, win[0].start) for ch in "。！？!?\n") + 1
+        ends = [i for i in (text.find(ch, win[-1].end) for ch in "。！？!?\n") if i >= 0]
+        sentence = text[start:min(ends) if ends else len(text)]
+        if unit.misconceptions and not any(c.has_negation for c in win) and not has_wrong_marker(sentence) \
+                and not _DENIAL_RE.search(sentence):
+            for claim in unit.misconceptions:
+                cov, cwin = self._best_window(claim, win, 0.0)
+                order = {w for c in win for w in c.relations.order}
+                if cov >= self.params.misconception_match and claim.relations and \
+                        {w for r in claim.relations for w in r.order} <= order:
+                    return f"回答把参考答案指出的错误说法当成了正确的（{claim.text}）"
+        return None
+
+    def _reference_conflicts(self, prep: _PreparedEntry, cls: list[Clause], b: float, text: str,
+                             verdicts: list[KeyPointVerdict], false_statements: list[FalseStatement]) -> None:
+        """Contradictions of the reference answer's sentences: each sentence is matched like a key point
+        (a high bar, `ref_match`) and its best window checked; a hit becomes a false statement and the
+        key point whose evidence overlaps the window loses its credit."""
+        p = self.params
+        answer_terms = {t for c in cls for t in c.terms}
+        seen = {f.quote for f in false_statements}
+        for unit in prep.references:
+            if len(answer_terms & unit.weights.keys()) < 2:
+                continue
+            best, win_ij = self._best_window(unit, cls, b)
+            if best < p.ref_match or win_ij is None:
+                continue
+            win = cls[win_ij[0]:win_ij[1] + 1]
+            reason = self._conflict(unit, win, text)
+            if not reason:
+                continue
+            quote = text[win[0].start:win[-1].end].strip(" ，,。；;")
+            if quote in seen or any(quote in q or q in quote for q in seen):
+                continue
+            seen.add(quote)
+            hit = next((v.index for v in verdicts if v.evidence and (v.evidence in quote or quote in v.evidence)), None)
+            false_statements.append(FalseStatement(quote=quote, correction=f"参考答案：{unit.text}（{reason}）",
+                                                   key_point_index=hit))
+            if hit is not None:
+                verdicts[hit] = verdicts[hit].model_copy(update={"verdict": "missed", "evidence": "",
+                                                                 "note": f"说法与参考答案相反（{reason}）"})
 
     def _chunk_relation_share(self, text: str) -> float | None:
         """Share of the Chinese chunks (between spaces/punctuation) that contain a relation word. A
