@@ -130,7 +130,7 @@ class Bench:
             srv["ingest"] = self.part(f"{scale}x server re-ingest", self.phase, "ingest", embedded_data,
                                       chroma_url=server.url, full=False, **kw)
             srv["query"] = self.part(f"{scale}x server query", self.phase, "query", embedded_data,
-                                     chroma_url=server.url, **kw)
+                                     chroma_url=server.url, cache_warm=True, **kw)
             srv["server_peak_mb"] = server.peak_rss_mb()
         srv["note"] = "full ingest not repeated through the server at this size (served the embedded index)"
 

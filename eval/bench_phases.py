@@ -8,7 +8,8 @@ average, CPU time much less. Only public APIs of the product are used.
 Phases:
 - `ingest`: full ingest into an empty index, no-change re-ingest, one-entry edit (`full=False`
   skips the first, for an index that already exists, e.g. served by `chroma run`);
-- `query`: retriever load (first = builds the token cache; then warm), then warm query latency
+- `query`: retriever load (first = builds the token cache; then warm; only warm with `cache_warm`,
+  when an earlier phase built the cache in this data dir), then warm query latency
   p50/p95 per configuration: hybrid (the default weights), BM25 only, dense only;
 - `features`: offline grader build and grading latency; offline interview turns (`Interview.answer`);
 - `interview_llm`: interview turns with the LLM grader and LLM follow-ups against a loopback
@@ -103,10 +104,14 @@ def phase_query(a: dict) -> dict:
     from tutor.retriever import load_retriever
 
     settings = settings_for(a)
-    first, first_s, first_cpu = timed(lambda: load_retriever(settings))  # builds the token cache
-    del first
-    gc.collect()  # (the peak stays that of the larger of the two loads, not of both alive at once)
-    retriever, warm_s, _ = timed(lambda: load_retriever(settings))  # token cache on disk, imports done
+    if a.get("cache_warm"):  # the token cache was built by an earlier phase on this data dir
+        retriever, warm_s, _ = timed(lambda: load_retriever(settings))
+        first_s = first_cpu = None
+    else:
+        first, first_s, first_cpu = timed(lambda: load_retriever(settings))  # builds the token cache
+        del first
+        gc.collect()  # (the peak stays that of the larger of the two loads, not of both alive at once)
+        retriever, warm_s, _ = timed(lambda: load_retriever(settings))  # token cache on disk, imports done
     queries = bench_queries(Path(a["queries_from"]), a["n"])
     index = retriever.index
     out = {"entries": len(index.entries), "load_first_s": first_s, "load_first_cpu_s": first_cpu,

@@ -16,7 +16,10 @@ ms of pure Python per chunk, so a large ingest (thousands of chunks) embeds in w
 PARALLEL_MIN_CHUNKS the workers' start-up (imports and jieba's dictionary, ~1 s each) would cost more
 than it saves. Only the stock `HashingEmbedder` goes to workers: it is stateless (a worker rebuilds it
 from its dimension), whereas other backends are threaded (torch) or network-bound, or carry state.
-Batches of BATCH_SIZE keep Chroma's per-call overhead small and the progress bar moving.
+Batches of BATCH_SIZE keep Chroma's per-call overhead small and the progress bar moving. The chunk
+text is not stored in Chroma: nothing reads it back (the retriever maps chunk ids to entries of the
+corpus), and storing it cost more than the vectors themselves (Chroma indexes documents for its own
+full-text search: 12.7 s instead of 5.1 s for 8,070 chunks).
 """
 
 from __future__ import annotations
@@ -109,8 +112,7 @@ def ingest_corpus(settings: Settings, corpus_dir: Path | None = None, progress: 
     batches = [to_add[i : i + BATCH_SIZE] for i in range(0, len(to_add), BATCH_SIZE)]
     for batch, vectors in _embedded_batches(embedder, batches, workers):
         collection.upsert(
-            ids=[c.id for c in batch], embeddings=vectors,
-            documents=[c.text for c in batch], metadatas=[c.metadata for c in batch],
+            ids=[c.id for c in batch], embeddings=vectors, metadatas=[c.metadata for c in batch],
         )
         if bar:
             bar.update(len(batch))
