@@ -52,6 +52,7 @@ class KeyPointInfo:
     median_weight: float = 0.0
     relations: list = field(default_factory=list)  # grading_reference_checks.Relations per clause
     misconceptions: list = field(default_factory=list)  # KeyPointInfo of claims the text labels wrong
+    fragments: list = field(default_factory=list)  # KeyPointInfo of the facts a compound key point lists
 
 
 @dataclass

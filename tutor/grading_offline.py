@@ -39,7 +39,7 @@ from tutor.grade_model import (FalseStatement, Grade, KeyPointVerdict, feedback_
 from tutor.grading_checks import (Clause, KeyPointInfo, Term, contradiction, is_entity, key_point_parts,
                                   term_subjects)
 from tutor.grading_reference_checks import (has_wrong_marker, misconception_claims, reference_sentences,
-                                            relation_conflict, sentence_relations)
+                                            relation_conflict, sameness_conflict, sentence_relations)
 from tutor.textnorm import (CJK_RE, NEGATION_LIKE, NEGATIONS, RELATION_WORDS, STOPWORDS, Analyzer, canonical_text,
                             cjk_bigrams, cjk_ratio, clauses, compact, get_analyzer, is_formula_token)
 
@@ -79,6 +79,12 @@ class OfflineParams:
     reference_checks: bool = True  # also check the reference answer's sentences for contradictions
     ref_match: float = 0.5  # coverage of a reference sentence needed before its checks run
     misconception_match: float = 0.6  # coverage of a claim labelled wrong that repeats it
+    support_min: float = 0.6  # a window this much backed by the reference ...
+    ref_link: float = 0.3  # a reference sentence covering this much of a key point explains it
+    ref_credit: float = 0.4  # coverage of such a sentence that earns the key point partial credit
+    support_floor: float = 0.2  # a matching window less backed than this drops one verdict level
+    support_coverage: float = 0.06  # ... touching a key point this much: partial credit
+    fragment_match: float = 0.9  # coverage of one fragment of a compound key point: partial credit
     relation_term_floor: float = 0.5  # a compared attribute weighs at least this x the unit's median term
     false_penalty: float = 3.0  # points off per false statement found (at most 3 statements count)
     off_topic_cap: float = 10.0  # score cap when the answer is off-topic (10 = no cap)
@@ -93,6 +99,8 @@ class _PreparedEntry:
     question_terms: set[str]
     question_bigrams: set[str]
     references: list[KeyPointInfo] = field(default_factory=list)  # sentences of the reference answer
+    reference_terms: set[str] = field(default_factory=set)  # every term of the reference answer and key points
+    reference_links: list = field(default_factory=list)  # per reference sentence: the key point it explains
 
 
 @dataclass
@@ -166,7 +174,14 @@ class OfflineGrader:
         kps = [self._unit(i, kp, q_terms, q_bigrams) for i, kp in enumerate(entry.key_points)]
         refs = [u for j, sent in enumerate(reference_sentences(entry.answer))
                 if len((u := self._unit(-1 - j, sent, q_terms, q_bigrams)).terms) >= 2]
-        prepared = _PreparedEntry(kps, q_terms, q_bigrams, refs)
+        ref_terms = {t.text for t in self.analyzer.content_terms(" ".join([entry.answer, *entry.key_points]))}
+        links = []
+        for u in refs:  # the key point a reference sentence explains: the one whose terms it covers most
+            cover = [sum(t.weight for t in kp.terms if t.text in u.weights) / (sum(t.weight for t in kp.terms) or 1.0)
+                     for kp in kps]
+            best = max(range(len(kps)), key=lambda k: cover[k]) if kps else None
+            links.append(best if best is not None and cover[best] >= self.params.ref_link else None)
+        prepared = _PreparedEntry(kps, q_terms, q_bigrams, refs, ref_terms, links)
         self._prepared[key] = prepared
         return prepared
 
@@ -206,6 +221,15 @@ class OfflineGrader:
         if claims:
             unit.misconceptions = [self._unit(index, c, q_terms, q_bigrams, claims=False)
                                    for c in misconception_claims(text)]
+            if index >= 0:
+                frags = [f for f in re.split(r"[，,、；;：:（）()]|\s(?:和|或)\s", text) if f.strip()]
+                if len(frags) >= 2:
+                    for f in frags:
+                        fu = self._unit(index, f, q_terms, q_bigrams, claims=False)
+                        own = [t for t in fu.terms if t.text not in q_terms and not is_formula_token(t.text)
+                               and not t.text[:1].isdigit()]
+                        if len(fu.terms) >= 2 and own:
+                            unit.fragments.append(fu)
         return unit
 
     def _clauses(self, text: str) -> list[Clause]:
@@ -279,25 +303,27 @@ class OfflineGrader:
         verdicts: list[KeyPointVerdict] = []
         false_statements: list[FalseStatement] = []
         coverages: list[float] = []
+        used: set[int] = set()  # clauses that already earned support credit
+        answer_terms = {t for c in cls for t in c.terms}
+        ref_matches = [(u, *self._best_window(u, cls, b)) for u in prep.references
+                       if len(answer_terms & u.weights.keys()) >= 2]
+        credit = {}  # key point -> a window matching a reference sentence that explains it
+        for (u, best, win), k in ((m, prep.reference_links[prep.references.index(m[0])]) for m in ref_matches):
+            if k is not None and win and best >= p.ref_credit and best > credit.get(k, (0.0, None))[0]:
+                credit[k] = (best, win)
         for kp in prep.key_points:
             best, best_win = self._best_window(kp, cls, b, semantic[kp.index] if semantic is not None else None)
             coverages.append(best)
-            verdict = "covered" if best >= p.covered else "partial" if best >= p.partial else "missed"
-            evidence, note = "", ""
-            if verdict != "missed" and best_win:
-                win = cls[best_win[0]:best_win[1] + 1]
-                evidence = text[win[0].start:win[-1].end].strip(" ，,。；;")
-                reason = self._conflict(kp, win, text) if p.contradictions else None
-                if reason:
-                    false_statements.append(FalseStatement(
-                        quote=evidence, correction=f"要点是：{kp.text}", key_point_index=kp.index))
-                    verdict, note = "missed", f"说法与要点相反（{reason}）"
+            verdict, best_win, evidence, note, false = self._verdict(kp, prep, cls, b, text, best, best_win, used,
+                                                                     credit.get(kp.index, (0.0, None))[1])
+            if false:
+                false_statements.append(false)
             verdicts.append(KeyPointVerdict(index=kp.index, key_point=kp.text, verdict=verdict,
                                             evidence=evidence if verdict != "missed" else "", note=note,
                                             coverage=round(best, 3)))
 
         if p.contradictions and p.reference_checks:
-            self._reference_conflicts(prep, cls, b, text, verdicts, false_statements)
+            self._reference_conflicts(prep, ref_matches, cls, text, verdicts, false_statements)
         for f in extra_false:
             if f.key_point_index is not None and all(x.key_point_index != f.key_point_index for x in false_statements):
                 false_statements.append(f)
@@ -345,6 +371,54 @@ class OfflineGrader:
             grader="offline", flags=flags, graded_chars=len(text),
             latency_ms=round((time.perf_counter() - t0) * 1000, 2),
         )
+
+    def _verdict(self, kp: KeyPointInfo, prep: _PreparedEntry, cls: list[Clause], b: float, text: str,
+                 best: float, best_win: tuple | None, used: set[int], ref_win: tuple | None = None):
+        """covered / partial / missed for one key point from its best coverage, then the reference-support
+        adjustments and the contradiction checks. Returns (verdict, window, evidence, note, false statement)."""
+        p = self.params
+        verdict = "covered" if best >= p.covered else "partial" if best >= p.partial else "missed"
+        span = range(best_win[0], best_win[1] + 1) if best_win else range(0)
+        if verdict == "missed" and best_win and best >= p.support_coverage and not used.intersection(span) \
+                and self._support(prep, cls[best_win[0]:best_win[1] + 1]) >= p.support_min:
+            # a shallow statement the reference answer backs word for word; each clause earns it once
+            verdict = "partial"
+            used.update(span)
+        if verdict == "missed" and ref_win and not used.intersection(range(ref_win[0], ref_win[1] + 1)) \
+                and self._support(prep, cls[ref_win[0]:ref_win[1] + 1]) >= p.support_min:
+            # matches a reference sentence that explains this key point, in the reference's own words
+            verdict, best_win = "partial", ref_win
+            used.update(range(ref_win[0], ref_win[1] + 1))
+        if verdict == "missed" and kp.fragments and p.fragment_match < 1:
+            # one of the facts a compound key point lists, stated in full: partial credit
+            for frag in kp.fragments:
+                fbest, fwin = self._best_window(frag, cls, b)
+                if fbest >= p.fragment_match and fwin:
+                    verdict, best_win = "partial", fwin
+                    break
+        if verdict == "missed" or not best_win:
+            return verdict, best_win, "", "", None
+        win = cls[best_win[0]:best_win[1] + 1]
+        evidence = text[win[0].start:win[-1].end].strip(" ，,。；;")
+        reason = self._conflict(kp, win, text) if p.contradictions else None
+        if reason:
+            false = FalseStatement(quote=evidence, correction=f"要点是：{kp.text}", key_point_index=kp.index)
+            return "missed", best_win, "", f"说法与要点相反（{reason}）", false
+        if self._support(prep, win, floor=True) < p.support_floor:
+            # the matching words sit among words the reference never uses: trust the match less
+            verdict = "partial" if verdict == "covered" else "missed"
+        return verdict, best_win, evidence if verdict != "missed" else "", "", None
+
+    def _support(self, prep: _PreparedEntry, win: list[Clause], floor: bool = False) -> float:
+        """Share of the window's content (IDF-weighted, question terms discounted) that occurs in the
+        reference answer or the key points; 0 (`floor`: 1) when it says fewer than two terms or only
+        repeats the question."""
+        terms = {t for c in win for t in c.terms if not t[:1].isdigit() and not is_formula_token(t)}
+        if len(terms) < 2 or terms <= prep.question_terms:
+            return 1.0 if floor else 0.0
+        q = self.params.question_discount
+        w = {t: self.stats.idf(t) * (q if t in prep.question_terms else 1.0) for t in terms}
+        return sum(v for t, v in w.items() if t in prep.reference_terms) / sum(w.values())
 
     def _best_window(self, kp: KeyPointInfo, cls: list[Clause], b: float, semantic=None) -> tuple[float, tuple | None]:
         """The best coverage of `kp` by a window of 1..max_span clauses, and that window (i, j)."""
@@ -395,18 +469,21 @@ class OfflineGrader:
                     return f"回答把参考答案指出的错误说法当成了正确的（{claim.text}）"
         return None
 
-    def _reference_conflicts(self, prep: _PreparedEntry, cls: list[Clause], b: float, text: str,
+    def _reference_conflicts(self, prep: _PreparedEntry, ref_matches: list, cls: list[Clause], text: str,
                              verdicts: list[KeyPointVerdict], false_statements: list[FalseStatement]) -> None:
         """Contradictions of the reference answer's sentences: each sentence is matched like a key point
         (a high bar, `ref_match`) and its best window checked; a hit becomes a false statement and the
         key point whose evidence overlaps the window loses its credit."""
         p = self.params
-        answer_terms = {t for c in cls for t in c.terms}
         seen = {f.quote for f in false_statements}
-        for unit in prep.references:
-            if len(answer_terms & unit.weights.keys()) < 2:
-                continue
-            best, win_ij = self._best_window(unit, cls, b)
+        compared = {t for t in prep.question_terms if is_entity(t)}
+        for c in cls:
+            reason = sameness_conflict(c.relations, prep.key_points, compared)
+            quote = text[c.start:c.end].strip(" ，,。；;")
+            if reason and quote not in seen:
+                seen.add(quote)
+                false_statements.append(FalseStatement(quote=quote, correction=f"与要点不符：{reason}"))
+        for unit, best, win_ij in ref_matches:
             if best < p.ref_match or win_ij is None:
                 continue
             win = cls[win_ij[0]:win_ij[1] + 1]

@@ -46,6 +46,7 @@ _YUE_SIGN = {"多": 1, "大": 1, "高": 1, "快": 1, "强": 1, "好": 1, "长": 
 _DENY_RE = re.compile(r"不是|并非|并不|未必|不一定|不见得")
 QUESTION_RE = re.compile(r"为什么|为何|怎么|如何|是否|吗|呢|哪")  # a heading asking a question states nothing
 BOTH_WORDS = {"两者", "二者", "两个", "它们", "都"}
+PAIR_WORDS = {"两者", "二者"}
 
 
 def is_subject(term: str) -> bool:
@@ -79,18 +80,29 @@ class Relations:
     negated: bool = False
     both: bool = False  # talks about "两者 / 二者" or names two subjects
     order: set[str] = field(default_factory=set)  # 之前 / 之后
+    equal_attr: str | None = None  # the term right before the equality word ("稳定性是一样的")
+    pair: bool = False  # "两者 / 二者" or two subjects named
+    context: set[str] = field(default_factory=set)  # its subjects, or the one carried from the sentence
+    negations: int = 0  # negation words (one: a plain negative statement)
+    text: str = ""  # the clause, canonical and compact
+    core: str = ""  # the same without its negation words ("不切分激活" -> "切分激活")
 
 
 def relations(tokens: list[Token], compact_text: str, carry: str | None = None) -> Relations:
     """Relations of one clause. `carry`: the subject named earlier in the same sentence."""
     r = Relations()
     toks = [t for t in tokens if t.text.strip()]
-    r.negated = any(t.surface in NEGATIONS for t in toks) or any(t.negated for t in toks)
+    r.negations = sum(1 for t in toks if t.surface in NEGATIONS)
+    r.text = compact_text
+    r.core = "".join(t.surface for t in toks if t.surface not in NEGATIONS).replace(" ", "")
+    r.negated = r.negations > 0 or any(t.negated for t in toks)
     r.order = {w for w in ORDER_WORDS if w in compact_text}
     comparator = any(t.surface in ("比", "更", "较", "还") for t in toks)
     subjects_in_order = [t.text for t in toks if is_subject(t.text)]
     r.subjects = set(subjects_in_order)
+    r.context = r.subjects or ({carry} if carry else set())
     r.both = any(t.surface in BOTH_WORDS for t in toks) or len(r.subjects) >= 2
+    r.pair = any(t.surface in PAIR_WORDS for t in toks) or len(r.subjects) >= 2
     for t in toks:
         if t.text in STOPWORDS or t.function or polarity(t.text) or t.text[:1].isdigit() or is_subject(t.text):
             continue
@@ -103,6 +115,7 @@ def relations(tokens: list[Token], compact_text: str, carry: str | None = None) 
         if (t.text in EQUAL_WORDS and last and not t.negated and not comparator
                 and not (i and toks[i - 1].surface in NEGATIONS)) or (t.text == "区别" and t.negated):
             r.equal = True
+            r.equal_attr = next((x.text for x in reversed(toks[max(0, i - 4):i]) if x.text in r.terms), None)
         if t.text.endswith("倍") or t.text in _CHANGE:
             r.differ = True
         s = polarity(t.text)
@@ -164,8 +177,12 @@ def relation_conflict(unit: list[Relations], window: list[Relations], heavy: set
             continue
         for u in unit:
             shared = (a.terms | a.subjects) & (u.terms | u.subjects) & heavy
-            if a.subjects and u.subjects and not a.subjects & u.subjects:
+            if a.context and u.context and not a.context & u.context:
                 continue  # about another subject ("ZeRO-3 多 50%" vs "ZeRO-1/2 相同")
+            if u.negations == 1 and len(u.terms) >= 2 and len(u.core) >= 3 and u.core in a.text \
+                    and not a.negated and a.context & u.context and not u.differ:
+                # the reference says "不 X Y" about this subject, the answer says "X Y" plainly
+                return f"参考答案说「不……{'、'.join(sorted(u.terms))}」，回答说的是肯定"
             if shared and not mixed and u.equal and not u.differ and a.differ and not a.equal and not u.negated:
                 return f"参考答案说「{sorted(shared)[0]}」相同或不变，回答说有大小差别"
             if a.equal and not mixed and not a.differ and a.both and u.differ and not u.equal and shared and not u.negated \
@@ -225,3 +242,28 @@ def reference_sentences(answer: str) -> list[str]:
             if len(sent) >= 6 and re.search(r"[\u4e00-\u9fff]", sent) and not QUESTION_RE.search(sent):
                 out.append(sent)
     return out
+
+
+def sameness_conflict(a: Relations, key_points: list, compared: set[str]) -> str | None:
+    """The answer calls two compared subjects the same where the key points tell them apart:
+    "A 和 B 是一回事 / 没有区别" with both named in different key-point clauses, or "两者的 X 一样"
+    where a key point gives X to one of the subjects the question compares ("Pre-LN 训练稳定")."""
+    if not a.equal or a.differ or a.negated or not a.both:
+        return None
+    named = a.subjects & compared if len(a.subjects & compared) >= 2 else set()
+    if named and not a.terms - BOTH_WORDS:
+        # both named, nothing else said: they must be told apart somewhere and never called equal
+        apart = [s for s in named if any(s in subj and not (named - {s}) & subj
+                                         for kp in key_points for subj, _ in kp.term_subjects.values())]
+        said_equal = any(r.equal and named <= r.subjects for kp in key_points for r in kp.relations)
+        if len(apart) >= 2 and not said_equal:
+            return f"回答说 {' 和 '.join(sorted(named))} 是一回事，要点把两者区分开"
+    if a.subjects - compared or not a.pair or not a.equal_attr:
+        return None
+    for kp in key_points:
+        for term in {a.equal_attr} - BOTH_WORDS:
+            subj, _ = kp.term_subjects.get(term, (set(), set()))
+            owners = subj & compared
+            if len(owners) == 1 and len(compared) >= 2 and kp.weights.get(term, 0.0) >= 0.5 * kp.median_weight:
+                return f"回答说两者的「{term}」一样，要点说这是 {next(iter(owners))} 的特点"
+    return None
