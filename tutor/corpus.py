@@ -221,11 +221,18 @@ def parse_file(path: Path, root: Path) -> tuple[list[Entry], list[Problem]]:
     section = rel.split("/")[0] if "/" in rel else ""
 
     entry_heads = [h for h in headings if h[0] == 2]
+    # Each entry gets only its own slice of the token stream (tokens come in source order), so a
+    # file of many entries is not rescanned once per section of each entry.
+    token_at = {}
+    for i, tok in enumerate(tokens):
+        if tok.type == "heading_open" and tok.tag == "h2" and tok.map:
+            token_at[tok.map[0]] = i
     entries: list[Entry] = []
     for n, (_, start, question) in enumerate(entry_heads):
         end = entry_heads[n + 1][1] if n + 1 < len(entry_heads) else len(lines)
+        own = tokens[token_at[start]:token_at[end] if end in token_at else len(tokens)]
         entry, entry_problems = _parse_entry(
-            shown, rel, lines, tokens, headings, start, end, question, topic, section, in_fence
+            shown, rel, lines, own, headings, start, end, question, topic, section, in_fence
         )
         problems.extend(entry_problems)
         if entry is not None:
