@@ -41,6 +41,16 @@ SPACE = {
     "false_penalty": [1.0, 1.5, 2.0, 3.0],
     "off_topic_cap": [1.0, 2.0, 10.0],
     "off_topic_coverage": [0.04, 0.08, 0.12],
+    "reference_checks": [True, False],
+    "ref_match": [0.35, 0.4, 0.5, 0.6, 0.7],
+    "misconception_match": [0.5, 0.6, 0.7, 0.8],
+    "relation_term_floor": [0.3, 0.5, 0.75, 1.0],
+    "ref_link": [0.2, 0.3, 0.4, 0.5],
+    "ref_credit": [0.3, 0.4, 0.5, 0.6, 1.01],
+    "support_min": [0.5, 0.6, 0.7, 0.8, 1.01],
+    "support_coverage": [0.03, 0.06, 0.09],
+    "support_floor": [0.0, 0.1, 0.2, 0.3],
+    "fragment_match": [0.6, 0.7, 0.8, 0.9, 1.0],
 }
 
 

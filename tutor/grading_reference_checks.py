@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from tutor.textnorm import NEGATIONS, STOPWORDS, Token, is_formula_token
+from tutor.textnorm import NEGATIONS, STOPWORDS, Token, compact, is_formula_token
 
 # Equality: canonical tokens that say two things are the same / unchanged.
 EQUAL_WORDS = {"一致", "相等", "等价", "等同", "差不多", "不变", "回事", "相当于同"}
@@ -45,8 +45,11 @@ _YUE_SIGN = {"多": 1, "大": 1, "高": 1, "快": 1, "强": 1, "好": 1, "长": 
              "少": -1, "小": -1, "低": -1, "慢": -1, "弱": -1, "差": -1, "短": -1, "浅": -1, "平": -1}
 _DENY_RE = re.compile(r"不是|并非|并不|未必|不一定|不见得")
 QUESTION_RE = re.compile(r"为什么|为何|怎么|如何|是否|吗|呢|哪")  # a heading asking a question states nothing
+NUMBER_RE = re.compile(r"(?<![a-z0-9_.^/\\{])(\d+(?:\.\d+)?)(?![a-z0-9_.^/}]|\s*[×x*])")
+APPROX_RE = re.compile(r"约|左右|大概|大约|上下|到|至|~|～|-|或|量级|以上|以下|不超过|至少|最多|通常|一般")
 BOTH_WORDS = {"两者", "二者", "两个", "它们", "都"}
 PAIR_WORDS = {"两者", "二者"}
+SAMENESS_FILLERS = {"区别", "本质", "本质上", "实际上", "完全", "基本", "基本上", "原理"}  # "本质上没区别"
 
 
 def is_subject(term: str) -> bool:
@@ -81,19 +84,31 @@ class Relations:
     both: bool = False  # talks about "两者 / 二者" or names two subjects
     order: set[str] = field(default_factory=set)  # 之前 / 之后
     equal_attr: str | None = None  # the term right before the equality word ("稳定性是一样的")
+    equal_attrs: set[str] = field(default_factory=set)  # what is said to be equal ("参数量和计算量与 B 相同")
     pair: bool = False  # "两者 / 二者" or two subjects named
     context: set[str] = field(default_factory=set)  # its subjects, or the one carried from the sentence
     negations: int = 0  # negation words (one: a plain negative statement)
     text: str = ""  # the clause, canonical and compact
     core: str = ""  # the same without its negation words ("不切分激活" -> "切分激活")
+    numbers: set[float] = field(default_factory=set)  # stated quantities (not digits inside names: bf16, 7b)
+    approx: bool = False  # 约 / 左右 / 大概 / 到 / ~: the numbers are a range or rough
 
 
-def relations(tokens: list[Token], compact_text: str, carry: str | None = None) -> Relations:
-    """Relations of one clause. `carry`: the subject named earlier in the same sentence."""
+def numbers_in(text: str) -> set[float]:
+    """Quantities stated in canonical text ("11,008" is one number; the 16 of bf16 is none)."""
+    return {float(m) for m in NUMBER_RE.findall(re.sub(r"(?<=\d),(?=\d{3})", "", text))}
+
+
+def relations(tokens: list[Token], canon: str, carry: str | None = None) -> Relations:
+    """Relations of one clause (`canon`: its canonical text). `carry`: the subject named earlier in the
+    same sentence."""
+    compact_text = compact(canon)
     r = Relations()
     toks = [t for t in tokens if t.text.strip()]
     r.negations = sum(1 for t in toks if t.surface in NEGATIONS)
     r.text = compact_text
+    r.numbers = numbers_in(canon)
+    r.approx = bool(APPROX_RE.search(canon))
     r.core = "".join(t.surface for t in toks if t.surface not in NEGATIONS).replace(" ", "")
     r.negated = r.negations > 0 or any(t.negated for t in toks)
     r.order = {w for w in ORDER_WORDS if w in compact_text}
@@ -116,6 +131,10 @@ def relations(tokens: list[Token], compact_text: str, carry: str | None = None) 
                 and not (i and toks[i - 1].surface in NEGATIONS)) or (t.text == "区别" and t.negated):
             r.equal = True
             r.equal_attr = next((x.text for x in reversed(toks[max(0, i - 4):i]) if x.text in r.terms), None)
+            # what is equal: the two terms before "与 / 和 / 跟 B 相同", else the two before the word
+            pivot = next((j for j in range(i - 1, -1, -1) if toks[j].surface in ("与", "和", "跟", "同")), i)
+            r.equal_attrs = {x.text for x in toks[:pivot] if x.text in r.terms or x.text in r.subjects}
+            r.equal_attrs = set([x.text for x in toks[:pivot] if x.text in r.equal_attrs][-2:])
         if t.text.endswith("倍") or t.text in _CHANGE:
             r.differ = True
         s = polarity(t.text)
@@ -147,6 +166,10 @@ def relations(tokens: list[Token], compact_text: str, carry: str | None = None) 
             subj = before_bi[-1:] or ([carry] if carry else [])
             if subj and (explicit or len(r.subjects | {carry} - {None}) <= 1):
                 r.claims.append((subj[0], attr, s if explicit else s * 2))  # 2: a plain statement
+    if any(t.text == "区别" and t.negated for t in toks) and r.negations == 1:
+        # "没有区别" states an equality; its negation word does not make the clause negative
+        r.negations = 0
+        r.negated = any(t.negated for t in toks if t.text != "区别")
     signs = [(m.start(), _YUE_SIGN[m.group(1)]) for m in _YUE_RE.finditer(compact_text)]
     if len(signs) >= 2:
         denied = bool(_DENY_RE.search(compact_text[:signs[0][0]]))
@@ -155,10 +178,11 @@ def relations(tokens: list[Token], compact_text: str, carry: str | None = None) 
 
 
 def sentence_relations(clauses: list[tuple[list[Token], str]]) -> list[Relations]:
-    """Relations of consecutive clauses of one sentence, carrying the last named subject forward."""
+    """Relations of consecutive clauses (tokens, canonical text) of one sentence, carrying the last named
+    subject forward."""
     out, carry = [], None
-    for tokens, compact_text in clauses:
-        rel = relations(tokens, compact_text, carry)
+    for tokens, canon in clauses:
+        rel = relations(tokens, canon, carry)
         named = [t.text for t in tokens if is_subject(t.text)]
         if len(set(named)) == 1:
             carry = named[0]
@@ -166,10 +190,26 @@ def sentence_relations(clauses: list[tuple[list[Token], str]]) -> list[Relations
     return out
 
 
-def relation_conflict(unit: list[Relations], window: list[Relations], heavy: set[str]) -> str | None:
+def number_conflict(a: Relations, u: Relations, known: set[float], heavy: set[str]) -> str | None:
+    """The answer clause states a number where the reference clause, about the same subject and at least
+    two of the same heavy terms, states another one; numbers found anywhere in the reference, rough or
+    ranged reference numbers and small counts are never questioned."""
+    if not a.numbers or not u.numbers or u.approx or a.negated:
+        return None
+    if len(a.terms & u.terms & heavy) < 2 or (a.context and u.context and not a.context & u.context):
+        return None
+    odd = {n for n in a.numbers if n not in known and n > 3}
+    if odd and not a.numbers & u.numbers:
+        return f"数字与参考答案不符（回答 {sorted(odd)[0]:g}，参考答案 {'/'.join(f'{n:g}' for n in sorted(u.numbers))}）"
+    return None
+
+
+def relation_conflict(unit: list[Relations], window: list[Relations], heavy: set[str],
+                      known: set[float] = frozenset()) -> str | None:
     """A reason when an answer window states a relation opposite to the reference unit's, else None.
 
-    `heavy`: the unit's terms heavy enough to stand for the attribute being compared."""
+    `heavy`: the unit's terms heavy enough to stand for the attribute being compared; `known`: every
+    number the reference answer and key points state."""
     # a unit saying "A 与 B 相同，C 约为 1.5 倍" mixes both: its equality is not tested
     mixed = any(u.equal for u in unit) and any(u.differ and not u.negated for u in unit)
     for a in window:
@@ -179,11 +219,15 @@ def relation_conflict(unit: list[Relations], window: list[Relations], heavy: set
             shared = (a.terms | a.subjects) & (u.terms | u.subjects) & heavy
             if a.context and u.context and not a.context & u.context:
                 continue  # about another subject ("ZeRO-3 多 50%" vs "ZeRO-1/2 相同")
+            reason = number_conflict(a, u, known, heavy)
+            if reason:
+                return reason
             if u.negations == 1 and len(u.terms) >= 2 and len(u.core) >= 3 and u.core in a.text \
                     and not a.negated and a.context & u.context and not u.differ:
                 # the reference says "不 X Y" about this subject, the answer says "X Y" plainly
                 return f"参考答案说「不……{'、'.join(sorted(u.terms))}」，回答说的是肯定"
-            if shared and not mixed and u.equal and not u.differ and a.differ and not a.equal and not u.negated:
+            if shared and not mixed and u.equal and not u.differ and a.differ and not a.equal and not u.negated \
+                    and u.equal_attrs & (a.terms | a.subjects):
                 return f"参考答案说「{sorted(shared)[0]}」相同或不变，回答说有大小差别"
             if a.equal and not mixed and not a.differ and a.both and u.differ and not u.equal and shared and not u.negated \
                     and len(u.subjects) <= 1:
@@ -251,7 +295,7 @@ def sameness_conflict(a: Relations, key_points: list, compared: set[str]) -> str
     if not a.equal or a.differ or a.negated or not a.both:
         return None
     named = a.subjects & compared if len(a.subjects & compared) >= 2 else set()
-    if named and not a.terms - BOTH_WORDS:
+    if named and not a.terms - BOTH_WORDS - SAMENESS_FILLERS:
         # both named, nothing else said: they must be told apart somewhere and never called equal
         apart = [s for s in named if any(s in subj and not (named - {s}) & subj
                                          for kp in key_points for subj, _ in kp.term_subjects.values())]
