@@ -23,6 +23,7 @@ entries) so that the first answer is graded fast; the LLM backend is created onl
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Sequence
 
@@ -115,7 +116,12 @@ class Grader:
         in those sentences still count (cutting must never remove a penalty)."""
         extra = []
         if original is not None and original != cleaned:
-            full = self.offline.grade(entry, original, [])
+            # a sentence cut together with an instruction glued to it ("...full marks.bf16 的……") is still
+            # checked: its part that is not an instruction is graded next to the kept text
+            _, removed = strip_injections(original)
+            rescued = [piece for r in removed for piece in re.split(r"(?<=[.!?])\s*(?=[A-Za-z\u4e00-\u9fff])", r)
+                       if piece.strip() and not strip_injections(piece)[1]]
+            full = self.offline.grade(entry, "\n".join([cleaned, *rescued]) if rescued else original, [])
             extra = [f for f in full.false_statements if f.quote not in cleaned]
         return self.offline.grade(entry, cleaned, flags, extra_false=extra)
 

@@ -53,6 +53,8 @@ class KeyPointInfo:
     relations: list = field(default_factory=list)  # grading_reference_checks.Relations per clause
     misconceptions: list = field(default_factory=list)  # KeyPointInfo of claims the text labels wrong
     fragments: list = field(default_factory=list)  # KeyPointInfo of the facts a compound key point lists
+    own_question_terms: set = field(default_factory=set)  # question terms the key point uses (推理)
+    other_question_terms: set = field(default_factory=set)  # question terms it does not (训练: the other side)
 
 
 @dataclass
@@ -122,6 +124,11 @@ def contradiction(kp: KeyPointInfo, win: list[Clause]) -> str | None:
             return True
         return bool(named & subjects) and not named & (kp_entities - subjects)
 
+    def other_side(c: Clause) -> bool:
+        """The clause is about the other side of what the question contrasts ("训练时……" against a key
+        point about 推理 when the question asks 训练和推理有什么不同)."""
+        return bool(set(c.terms) & kp.other_question_terms) and not set(c.terms) & kp.own_question_terms
+
     win_negation = any(c.has_negation for c in win)
     heavy = sorted((t.weight for t in kp.terms), reverse=True)
     floor = heavy[len(heavy) // 2] if heavy else 0.0
@@ -131,7 +138,7 @@ def contradiction(kp: KeyPointInfo, win: list[Clause]) -> str | None:
         subjects = kp.term_subjects.get(t.text, (set(), set()))[0] or kp_entities
         context = kp.term_subjects.get(t.text, (set(), set()))[1]  # the other terms of its clause
         states = [c.terms[t.text] for c in win
-                  if t.text in c.terms and c.negations < 2 and about(c, subjects)
+                  if t.text in c.terms and c.negations < 2 and about(c, subjects) and not other_side(c)
                   and (not context or context & set(c.terms))]
         if not states:
             continue

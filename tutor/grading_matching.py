@@ -161,6 +161,8 @@ class MatchingBase:
             parts = [canonical_text(sent[a:b]) for a, b in clauses(sent)]
             rels += sentence_relations([(self.analyzer.tokens(c, canonicalized=True), c) for c in parts])
         unit.relations = rels
+        unit.own_question_terms = set(merged) & q_terms
+        unit.other_question_terms = (q_terms - set(merged)) if unit.own_question_terms else set()
         if claims:
             unit.misconceptions = [self._unit(index, c, q_terms, q_bigrams, claims=False)
                                    for c in misconception_claims(text)]

@@ -129,7 +129,10 @@ class OfflineGrader(MatchingBase):
         if p.contradictions and p.reference_checks:
             self._reference_conflicts(prep, ref_matches, cls, text, verdicts, false_statements)
         for f in extra_false:
-            if f.key_point_index is not None and all(x.key_point_index != f.key_point_index for x in false_statements):
+            if f.key_point_index is None:  # contradicts the reference answer, not one key point
+                if all(x.quote != f.quote for x in false_statements):
+                    false_statements.append(f)
+            elif all(x.key_point_index != f.key_point_index for x in false_statements):
                 false_statements.append(f)
                 v = verdicts[f.key_point_index]
                 verdicts[f.key_point_index] = v.model_copy(update={"verdict": "missed", "evidence": "",
@@ -220,16 +223,17 @@ class OfflineGrader(MatchingBase):
         reason = contradiction(unit, win) if unit.index >= 0 else None
         if reason:
             return reason
-        heavy = {t.text for t in unit.terms if t.weight >= self.params.relation_term_floor * unit.median_weight}
-        reason = relation_conflict(unit.relations, [c.relations for c in win], heavy, known_numbers)
-        if reason:
-            return reason
         # the whole sentence around the window: "常见误区：认为……" quotes a claim, it does not make it
         start = max(text.rfind(ch, 0, win[0].start) for ch in "。！？!?\n") + 1
         ends = [i for i in (text.find(ch, win[-1].end) for ch in "。！？!?\n") if i >= 0]
         sentence = text[start:min(ends) if ends else len(text)]
-        if unit.misconceptions and not any(c.has_negation for c in win) and not has_wrong_marker(sentence) \
-                and not _DENIAL_RE.search(sentence):
+        if has_wrong_marker(sentence) or _DENIAL_RE.search(sentence):
+            return None
+        heavy = {t.text for t in unit.terms if t.weight >= self.params.relation_term_floor * unit.median_weight}
+        reason = relation_conflict(unit.relations, [c.relations for c in win], heavy, known_numbers)
+        if reason:
+            return reason
+        if unit.misconceptions and not any(c.has_negation for c in win):
             for claim in unit.misconceptions:
                 cov, cwin = self._best_window(claim, win, 0.0)
                 order = {w for c in win for w in c.relations.order}

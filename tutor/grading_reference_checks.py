@@ -45,8 +45,8 @@ _YUE_SIGN = {"多": 1, "大": 1, "高": 1, "快": 1, "强": 1, "好": 1, "长": 
              "少": -1, "小": -1, "低": -1, "慢": -1, "弱": -1, "差": -1, "短": -1, "浅": -1, "平": -1}
 _DENY_RE = re.compile(r"不是|并非|并不|未必|不一定|不见得")
 QUESTION_RE = re.compile(r"为什么|为何|怎么|如何|是否|吗|呢|哪")  # a heading asking a question states nothing
-NUMBER_RE = re.compile(r"(?<![a-z0-9_.^/\\{])(\d+(?:\.\d+)?)(?![a-z0-9_.^/}]|\s*[×x*])")
-APPROX_RE = re.compile(r"约|左右|大概|大约|上下|到|至|~|～|-|或|量级|以上|以下|不超过|至少|最多|通常|一般")
+NUMBER_RE = re.compile(r"(?<![a-z0-9_.^/\\{-])(\d+(?:\.\d+)?)(?![a-z0-9_.^/}]|\s*[×x*])")
+APPROX_RE = re.compile(r"约|左右|大概|大约|上下|或|量级|以上|以下|不超过|至少|最多|通常|一般|\d\s*(?:[-~～到至]|to)\s*\d")
 BOTH_WORDS = {"两者", "二者", "两个", "它们", "都"}
 PAIR_WORDS = {"两者", "二者"}
 SAMENESS_FILLERS = {"区别", "本质", "本质上", "实际上", "完全", "基本", "基本上", "原理"}  # "本质上没区别"
@@ -143,29 +143,32 @@ def relations(tokens: list[Token], canon: str, carry: str | None = None) -> Rela
         explicit = comparator or t.text[0] in "更较" or t.text.endswith(_COMPARATIVE_SUFFIX)
         if explicit:
             r.differ = True
-        attr = next((x.text for x in reversed(toks[max(0, i - 4):i]) if x.text in r.terms), None)
-        if attr is None:
-            continue
-        before_bi = [x.text for x in toks[:i] if is_subject(x.text)]
-        bi = next((j for j, x in enumerate(toks[:i]) if x.surface == "比" or x.text.endswith(_COMPARATIVE_SUFFIX)), None)
+        # "A (的 X) 比 B (的 X) 高", "A 的 X 高于 B", "A 的 X 更大", "X 大" (subject carried from the sentence):
+        # the subject is the first content word before the comparison, the attribute the last one
+        content = [j for j, x in enumerate(toks) if x.text in r.terms or x.text in r.subjects]
+        bi = next((j for j in range(i) if toks[j].surface == "比"), None)
+        if bi is None and t.text.endswith(_COMPARATIVE_SUFFIX) and len(t.text) == 2:
+            bi = i  # "高于 B": the target follows
+        head = [toks[j].text for j in content if j < (bi if bi is not None else i)]
         if bi is not None:
-            subj = [x.text for x in toks[:bi] if is_subject(x.text)] or ([carry] if carry else [])
-            target = [x.text for x in toks[bi + 1:i] if is_subject(x.text) and x.text not in subj]
-            if subj:
-                r.claims.append((subj[-1], attr, s))
-            if target:
-                r.claims.append((target[0], attr, -s))
-        elif t.text.endswith(_COMPARATIVE_SUFFIX) and len(t.text) == 2:
-            subj = before_bi or ([carry] if carry else [])
-            target = [x.text for x in toks[i + 1:] if is_subject(x.text) and x.text not in subj]
-            if subj:
-                r.claims.append((subj[-1], attr, s))
-            if target:
-                r.claims.append((target[0], attr, -s))
+            target = [toks[j].text for j in content if bi < j and (j < i or bi == i)]
+            between = [toks[j].text for j in content if bi < j < i]
         else:
-            subj = before_bi[-1:] or ([carry] if carry else [])
-            if subj and (explicit or len(r.subjects | {carry} - {None}) <= 1):
-                r.claims.append((subj[0], attr, s if explicit else s * 2))  # 2: a plain statement
+            target, between = [], []
+        if len(head) >= 2:
+            subj, attr = head[0], head[-1]
+        elif len(head) == 1 and bi is not None and len(between) >= 2:
+            subj, attr = head[0], between[-1]  # "A 比 B 精度高"
+        elif len(head) == 1 and bi is None and carry:
+            subj, attr = carry, head[0]
+        else:
+            continue
+        if bi is not None:
+            r.claims.append((subj, attr, s))
+            if target and target[0] not in (subj, attr):
+                r.claims.append((target[0], attr, -s))
+        elif explicit or len(r.subjects - {attr}) <= 1:
+            r.claims.append((subj, attr, s if explicit else s * 2))  # 2: a plain statement
     if any(t.text == "区别" and t.negated for t in toks) and r.negations == 1:
         # "没有区别" states an equality; its negation word does not make the clause negative
         r.negations = 0
@@ -183,9 +186,10 @@ def sentence_relations(clauses: list[tuple[list[Token], str]]) -> list[Relations
     out, carry = [], None
     for tokens, canon in clauses:
         rel = relations(tokens, canon, carry)
-        named = [t.text for t in tokens if is_subject(t.text)]
-        if len(set(named)) == 1:
-            carry = named[0]
+        if carry is None:  # the sentence's subject: its first named term, else its first content word
+            named = [t.text for t in tokens if is_subject(t.text)]
+            first = [t.text for t in tokens if t.text in rel.terms]
+            carry = named[0] if named else first[0] if first and (rel.claims or rel.equal) else None
         out.append(rel)
     return out
 
