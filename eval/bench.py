@@ -8,7 +8,7 @@ Parts (all by default; `--base`, `--growth`, `--load`, `--profile` select some; 
   latency; an offline interview turn; an interview turn against a loopback OpenAI-protocol server;
   cold start of `python app.py` to its first HTTP 200 (index already built); all again (ingest and
   query) through a `chroma run` server started here on 127.0.0.1;
-- growth: synthetic corpora of 10x entries, and 100x with `--sizes 10,100` (eval/bench_corpus.py, in a
+- growth: synthetic corpora of 10x and 100x entries (`--sizes`; eval/bench_corpus.py, in a
   temp dir, never committed): the same figures, embedded and through a `chroma run` server;
 - load: 1, 8 and 32 concurrent users doing interview turns through the app's gradio_client API,
   bounded in time (eval/bench_load.py);
@@ -19,15 +19,15 @@ its own and a cold phase is cold; products run as real processes (app.py, chroma
 and are always stopped. The machine may be shared, so every part records the load average, and
 phases report CPU seconds next to wall seconds.
 
-Budget: the default run (1x, 10x embedded and server, load) takes ~5 minutes on 2 cores; what each
-part cost is printed at the end and kept in the JSON (`costs`). 100x (`--sizes 10,100`) adds ~9
-minutes: its ingest (~80,000 chunks) is ~420 CPU-seconds of tokenising (jieba) and HNSW inserts even
-with the embedding spread over worker processes, and the first retriever load tokenises 18,000 entries
-for BM25; it does not fit a 10-minute total on 2 cores, so it is opt-in (docs/PERFORMANCE.md). At 100x
-it runs once, embedded; the server's 100x figures (re-ingest, edit, queries) are measured by pointing
-`chroma run` at that same index directory, and the server's full ingest is measured at 1x and 10x
-(`--server-full-max`). Grading and the interview are measured up to `--features-max` (10x): their
-per-answer cost does not depend on corpus size; the LLM-mode turn and the load test run at 1x.
+Budget: the default run (1x, 10x and 100x embedded and server, load) takes ~9 minutes on 2 cores
+(`--sizes 10` ~4 minutes); what each part cost is printed at the end and kept in the JSON (`costs`).
+Half of it is 100x: its ingest (~80,000 chunks) is ~230 CPU-seconds of parsing, hashing embeddings
+(spread over worker processes) and HNSW inserts, and the first retriever load tokenises 18,400
+entries for BM25. At 100x the full ingest runs once, embedded; the server's 100x figures
+(re-ingest, edit, queries) are measured by pointing `chroma run` at that same index directory, and
+the server's full ingest is measured at 1x and 10x (`--server-full-max`). Grading and the interview
+are measured up to `--features-max` (10x): their per-answer cost does not depend on corpus size;
+the LLM-mode turn and the load test run at 1x.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--load", action="store_true", help="只跑并发负载测试（含 1x 建索引）")
     p.add_argument("--profile", action="store_true", help="另外给出建索引与检索的 cProfile 摘要")
     p.add_argument("--quick", action="store_true", help="快速：1x，少量查询，短负载，不测增长和服务器")
-    p.add_argument("--sizes", default="10", help="增长倍数，逗号分隔 (default 10；100x 另需约 10 分钟：--sizes 10,100)")
+    p.add_argument("--sizes", default="10,100", help="增长倍数，逗号分隔 (default 10,100；只要 10x 可省约 5 分钟：--sizes 10)")
     p.add_argument("--server-full-max", type=int, default=10,
                    help="在此倍数及以下，服务器模式也做完整建索引 (default 10)")
     p.add_argument("--features-max", type=int, default=10,
