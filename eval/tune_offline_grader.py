@@ -4,9 +4,14 @@
 
 Random search over `OfflineParams` followed by one pass of coordinate refinement, maximising
 
-    J = band_accuracy + 0.5 * spearman + 0.25 * ordering_accuracy        (dev split only)
+    J = band_accuracy + 0.5 * spearman + 0.25 * ordering_accuracy
+        + 0.25 * partial_over_wrong                                      (dev split only)
 
-(ordering: within an entry, complete > partial > wrong; see eval/grading_eval.py).
+(ordering: within an entry, complete > partial > wrong; see eval/grading_eval.py; partial_over_wrong:
+share of entries whose partial answer scores above the wrong one, ties half). A candidate is accepted
+only if the corpus's own reference answers still grade high (`references_hold`, the constraint of
+tests/test_grading_reference.py). The search perturbs 3 random parameters of the best setting so far,
+then refines one coordinate at a time.
 
 The test split is graded once, with the winning parameters, and only printed: it never influences
 the choice. Copy the printed parameters into the defaults of `OfflineParams` in
@@ -19,6 +24,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
+import re
+import statistics
 import sys
 import time
 
@@ -54,10 +61,28 @@ SPACE = {
 }
 
 
+def partial_over_wrong(rows: list[dict], scores: list[float]) -> float:
+    """Share of entries whose partial answer scores above its wrong one (ties count half)."""
+    by: dict[str, dict[str, float]] = {}
+    for r, s in zip(rows, scores):
+        by.setdefault(r["entry_id"], {})[r["kind"]] = s
+    pairs = [(k["partial"], k["wrong"]) for k in by.values() if "partial" in k and "wrong" in k]
+    return sum(1.0 if p > w else 0.5 if p == w else 0.0 for p, w in pairs) / len(pairs) if pairs else 0.0
+
+
 def objective(m: dict) -> float:
     rho = m["spearman"] if m["spearman"] == m["spearman"] else 0.0  # NaN -> 0
     order = m["ordering_accuracy"] if m["ordering_accuracy"] == m["ordering_accuracy"] else 0.0
-    return m["band_accuracy"] + 0.5 * rho + 0.25 * order
+    return m["band_accuracy"] + 0.5 * rho + 0.25 * order + 0.25 * m.get("partial_over_wrong", 0.0)
+
+
+def references_hold(grader, corpus) -> bool:
+    """The constraint of tests/test_grading_reference.py: every entry's own reference answer, graded as
+    an answer, keeps a median >= 9, at most 10% below 6 and at most 5% flagged as keyword stuffing."""
+    grades = [grader.grade(e, re.sub(r"```.*?```", " ", e.answer, flags=re.S)) for e in corpus.entries]
+    scores = [g.score for g in grades]
+    return (statistics.median(scores) >= 9.0 and sum(s < 6 for s in scores) <= 0.1 * len(scores)
+            and sum("keyword_stuffing" in g.flags for g in grades) <= 0.05 * len(grades))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     from tutor.grading import OfflineParams, build_grader
     from tutor.settings import get_settings
 
-    ap = argparse.ArgumentParser(prog="python -m eval.tune_offline_grader")
+    ap = argparse.ArgumentParser(prog="python -m eval.tune_offline_grader", description=__doc__.split("\n\n")[0])
     ap.add_argument("--trials", type=int, default=400)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--passes", type=int, default=2, help="coordinate-refinement passes")
     args = ap.parse_args(argv)
 
     settings = get_settings().model_copy(update={"grader": "offline"})
@@ -81,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     def run(params: OfflineParams, subset: list[dict]) -> dict:
         grader = base.with_offline_params(params)
         kept, scores, lat, _ = grade_rows(grader, corpus, subset)
-        return metrics(kept, scores, lat)
+        m = metrics(kept, scores, lat)
+        m["partial_over_wrong"] = round(partial_over_wrong(kept, scores), 3)
+        return m
 
     def valid(p: OfflineParams) -> bool:
         return p.partial < p.covered
@@ -91,34 +119,36 @@ def main(argv: list[str] | None = None) -> int:
     best_m = run(best_p, dev)
     best_j = objective(best_m)
     print(f"defaults: J={best_j:.3f} dev {best_m['band_accuracy']} / {best_m['spearman']}")
+    def accept(cand: OfflineParams, m: dict, j: float, label: str) -> bool:
+        nonlocal best_p, best_m, best_j
+        if j <= best_j + 1e-9 or not references_hold(base.with_offline_params(cand), corpus):
+            return False
+        best_p, best_m, best_j = cand, m, j
+        print(f"[{label}] J={j:.3f} dev band {m['band_accuracy']} rho {m['spearman']} "
+              f"partial>wrong {m['partial_over_wrong']}")
+        return True
+
+    keys = list(SPACE)
     for trial in range(args.trials):
-        cand = dataclasses.replace(best_p if trial % 3 == 0 else OfflineParams(),
-                                   **{k: rng.choice(v) for k, v in SPACE.items() if trial % 3 != 0 or rng.random() < 0.3})
-        if not valid(cand):
-            continue
-        m = run(cand, dev)
-        j = objective(m)
-        if j > best_j:
-            best_p, best_m, best_j = cand, m, j
-            print(f"[{trial}] J={j:.3f} dev band {m['band_accuracy']} rho {m['spearman']}")
+        cand = dataclasses.replace(best_p, **{k: rng.choice(SPACE[k]) for k in rng.sample(keys, 3)})
+        if valid(cand):
+            m = run(cand, dev)
+            accept(cand, m, objective(m), str(trial))
     # coordinate refinement
-    for _ in range(2):
+    for _ in range(args.passes):
         for k, values in SPACE.items():
             for v in values:
                 cand = dataclasses.replace(best_p, **{k: v})
-                if not valid(cand):
-                    continue
-                m = run(cand, dev)
-                j = objective(m)
-                if j > best_j + 1e-9:
-                    best_p, best_m, best_j = cand, m, j
-                    print(f"[refine {k}={v}] J={j:.3f} dev band {m['band_accuracy']} rho {m['spearman']}")
+                if valid(cand) and cand != best_p:
+                    m = run(cand, dev)
+                    accept(cand, m, objective(m), f"refine {k}={v}")
     test_m = run(best_p, test)
     print(f"\nsearch took {time.time() - t0:.0f} s")
     print("best parameters (dev):")
     for f in dataclasses.fields(best_p):
         print(f"    {f.name} = {getattr(best_p, f.name)!r}")
-    print(f"dev : band {best_m['band_accuracy']} spearman {best_m['spearman']} ordering {best_m['ordering_accuracy']}")
+    print(f"dev : band {best_m['band_accuracy']} spearman {best_m['spearman']} ordering {best_m['ordering_accuracy']} "
+          f"partial>wrong {best_m['partial_over_wrong']}")
     print(f"test: band {test_m['band_accuracy']} spearman {test_m['spearman']} ordering {test_m['ordering_accuracy']}")
     return 0
 

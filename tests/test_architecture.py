@@ -15,7 +15,8 @@ LAYERS = [
     ("tutor.store", 0), ("tutor.workers", 0), ("tutor.llm", 0), ("tutor.__init__", 0), ("tutor.data", 0),
     ("ingest.chunking", 1), ("ingest.pipeline", 1), ("ingest.__init__", 1),
     ("tutor.retriever", 2),
-    ("tutor.chat", 3), ("tutor.prompts", 3), ("tutor.citations", 3), ("tutor.offline", 3), ("tutor.grad", 3),
+    ("tutor.chat", 3), ("tutor.prompts", 3), ("tutor.citations", 3), ("tutor.offline", 3),
+    ("tutor.grading_matching", 3), ("tutor.grading_reference_checks", 3), ("tutor.grad", 3),
     ("tutor.injection", 3), ("tutor.interview", 3), ("tutor.progress", 3), ("tutor.review", 3),
     ("tutor.speech", 3), ("tutor.audio", 3), ("tutor.tts", 3), ("tutor.stt", 3),
 ]

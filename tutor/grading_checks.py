@@ -6,7 +6,9 @@ that matches it best; these checks then ask whether that window says the *opposi
 - polarity: the key point says "不 X" and the window says X plainly (or the window negates a heavy
   term the key point affirms). A term is only tested in answer clauses about the same named subject
   (layernorm, ppo, ...) as the key-point clause it sits in, and sharing another of that clause's
-  terms: "ZeRO 不切分激活" is not contradicted by "ZeRO-2 切分梯度". Double negatives are skipped;
+  terms: "ZeRO 不切分激活" is not contradicted by "ZeRO-2 切分梯度". Double negatives are skipped, and
+  so are answer clauses about the other side of what the question contrasts ("训练时随机置零" is no
+  contradiction of "推理时不再随机置零" when the question asks how 训练 and 推理 differ);
 - antonyms: binary properties interview facts hinge on (增大/减小, 双向/单向, 精确/近似 ...);
 - swaps: a key point contrasting subjects the question compares ("LayerNorm 和 BatchNorm") clause by
   clause, answered with one subject carrying a heavy term only the other subject's clause has.

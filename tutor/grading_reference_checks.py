@@ -13,8 +13,15 @@ entry's reference answer (the grader pairs an answer window with the unit it mat
   it plainly ("bf16 范围大、精度低");
 - monotone relations: "越 X 越 Y" with the opposite sign, or one the reference explicitly denies
   ("不是越多越好");
+- polarity of a whole clause: the reference says "不切分激活", the answer "切分激活" (same subject);
+- numbers: the answer states a number where the matching reference clause states another, about the
+  same subject and terms (numbers found anywhere in the reference, ranges, "约" figures and small
+  counts are never questioned);
+- sameness: "A 和 B 是一回事 / 没区别" for two subjects the key points tell apart, or "两者的 X 一样"
+  where a key point gives X to one of the subjects the question compares;
 - misconceptions: a claim the reference itself labels wrong (quoted and followed by 是错的 / 不对,
   "……是错误做法", or the misconception section) repeated as a plain statement.
+A sentence that reports a claim as wrong (认为……, 是错的, 不是……) is never judged by these checks.
 
 Trade-offs. Each relation is read from a handful of surface patterns (比, 更, 倍, 相同, 越…越), so
 most wrong relations still pass, and a check only fires when the answer clause and the reference
