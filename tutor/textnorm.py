@@ -20,6 +20,7 @@ subtler contradictions. This module knows nothing about entries or grades; it is
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import unicodedata
@@ -288,6 +289,7 @@ def nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
+@functools.lru_cache(maxsize=50_000)
 def canonical_text(text: str) -> str:
     """NFKC, lower case, the shared glossary (`tutor/data/glossary.txt`, also used by retrieval), then
     our phrase rewrites (formulas, general EN/ZH vocabulary the glossary leaves out)."""
@@ -350,6 +352,7 @@ class Analyzer:
         words |= {t for t in extra_terms if CJK_RE.search(t) and 2 <= len(t) <= 8}
         words |= NEGATION_WORDS_KEPT  # 不一致, 非零 ... stay whole instead of reading as 不 + 一致
         # (a single character with a big freq would break 大小)
+        self._memo: dict[tuple[str, bool], tuple[Token, ...]] = {}
         self._segmenter = Segmenter({w: 2_000_000 for w in sorted(words) if len(w) >= 2})
 
     def _surface_tokens(self, canon: str) -> list[str]:
@@ -363,6 +366,17 @@ class Analyzer:
         return out
 
     def tokens(self, text: str, canonicalized: bool = False) -> list[Token]:
+        # Memoised: the grader analyses the same key points and reference sentences for every answer.
+        # Tokens are frozen; each caller gets its own list.
+        key = (text, canonicalized)
+        cached = self._memo.get(key)
+        if cached is None:
+            if len(self._memo) > 50_000:
+                self._memo.clear()
+            cached = self._memo[key] = tuple(self._tokens(text, canonicalized))
+        return list(cached)
+
+    def _tokens(self, text: str, canonicalized: bool) -> list[Token]:
         canon = text if canonicalized else canonical_text(text)
         result: list[Token] = []
         negate = False
