@@ -2,6 +2,7 @@
 
     python -m eval.grading_eval                 # every available grader, dev and test splits
     python -m eval.grading_eval --split test --json
+    python -m eval.grading_eval --split holdout      # eval/data/grading_holdout.jsonl
 
 Data: `eval/data/grading_calibration.jsonl`, one answer per line:
     {"id", "entry_id", "kind", "band": [lo, hi], "split": "dev"|"test", "answer"}
@@ -9,7 +10,9 @@ Data: `eval/data/grading_calibration.jsonl`, one answer per line:
 kind: stuffing (a bag of key terms), echo (the question repeated), offtopic (a correct answer to
 another question), injection (an answer that instructs the grader). `band` is the fair score range a
 careful human interviewer would accept. The split is by entry (about half the entries each), so
-tuning on dev never sees a test entry's key points.
+tuning on dev never sees a test entry's key points. `eval/data/grading_holdout.jsonl` (split "holdout",
+30 other entries, two partial and two wrong answers each) was written later, by writers who never saw
+the grader, after the test split had been consulted: it is the held-out measure now.
 
 Metrics, per grader and split:
 - band accuracy: share of answers whose score falls inside [lo, hi];
@@ -34,6 +37,9 @@ from collections import defaultdict
 from pathlib import Path
 
 DATA = Path(__file__).parent / "data" / "grading_calibration.jsonl"
+# Written after the grader was tuned, blind to it, on entries the calibration set does not use: the
+# figure to trust for answers we have never seen (`--split holdout`).
+HOLDOUT = Path(__file__).parent / "data" / "grading_holdout.jsonl"
 ADVERSARIAL = ("stuffing", "echo", "offtopic", "injection")
 
 
@@ -146,15 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     from tutor.settings import get_settings
 
     ap = argparse.ArgumentParser(prog="python -m eval.grading_eval", description="评分器在标定集上的一致性评测")
-    ap.add_argument("--data", type=Path, default=DATA)
-    ap.add_argument("--split", choices=["dev", "test", "all", "both"], default="both")
+    ap.add_argument("--data", type=Path, default=None, help="calibration file (default: the calibration set; "
+                    "with --split holdout, the held-out set)")
+    ap.add_argument("--split", choices=["dev", "test", "holdout", "all", "both"], default="both")
     ap.add_argument("--grader", choices=["offline", "llm", "all"], default="all")
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON")
     args = ap.parse_args(argv)
 
     settings = get_settings()
     corpus = load_corpus(settings.corpus_dir, strict=False)
-    rows = load_calibration(args.data)
+    rows = load_calibration(args.data or (HOLDOUT if args.split == "holdout" else DATA))
     splits = ("dev", "test") if args.split == "both" else (args.split,)
     results: dict[str, dict] = {}
     if args.grader in ("offline", "all"):
