@@ -171,3 +171,23 @@ def test_wrong_answers_are_caught(toy):
 def test_quoting_a_misconception_to_reject_it_is_not_flagged(toy):
     g = toy.grade(ENTRY, "有人认为推理时也要随机丢弃神经元，这不对：推理时要关闭 Dropout。")
     assert not g.false_statements, g.to_markdown()
+
+
+HOLDOUT = PROJECT_ROOT / "eval" / "data" / "grading_holdout.jsonl"
+
+
+def test_held_out_answers_complete_above_partial_and_adversarial_low():
+    """On answers written blind to the grader (30 entries outside the calibration set): complete >
+    good > partial on average, and bare keywords, echoes and off-topic text stay low. (partial > wrong
+    does NOT hold there: 2.57 vs 3.81, see docs/GRADING.md; that part of issue #8 is open.)"""
+    corpus = load_corpus(Settings().corpus_dir, strict=False)
+    grader = build_grader(Settings(grader="offline", llm_model=None), corpus)
+    rows = [json.loads(line) for line in HOLDOUT.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(rows) == 240 and {r["split"] for r in rows} == {"holdout"}
+    assert all(corpus.get(r["entry_id"]) is not None and r["band"][0] <= r["band"][1] for r in rows)
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        by_kind[r["kind"]].append(grader.grade(corpus.get(r["entry_id"]), r["answer"]).score)
+    mean = {k: statistics.fmean(v) for k, v in by_kind.items()}
+    assert mean["excellent"] >= 9.0 and mean["excellent"] > mean["good"] + 1.0 > mean["partial"] + 2.0
+    assert max(mean["stuffing"], mean["echo"], mean["offtopic"]) <= 2.5
