@@ -43,7 +43,8 @@ class Grader:
     def __init__(self, settings: Settings | None = None, entries: Sequence[Entry] = (), llm=None,
                  params: OfflineParams | None = None, embed=None):
         self.settings = settings or get_settings()
-        self.offline = OfflineGrader(entries, params=params, embed=embed)
+        self.offline = OfflineGrader(entries, params=params, embed=embed,
+                                     cache_dir=self.settings.data_dir / "cache")
         self.llm_grader = None
         if llm is not None:
             from tutor.grading_llm import LLMGrader

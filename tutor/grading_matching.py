@@ -14,24 +14,21 @@ matching only sentences that share two terms with the answer.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
-from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 from tutor.corpus import Entry
 from tutor.grading_checks import Clause, KeyPointInfo, Term, is_entity, key_point_parts, term_subjects
 from tutor.grading_reference_checks import misconception_claims, reference_sentences, sentence_relations
+from tutor.grading_stats import CorpusStats, corpus_stats
 from tutor.textnorm import (CJK_RE, NEGATION_LIKE, NEGATIONS, STOPWORDS, Analyzer, canonical_text, cjk_bigrams,
                             clauses, compact, get_analyzer, is_formula_token)
 
 # A function that embeds texts (returns one vector per text); any configured embedding backend.
 EmbedFn = Callable[[list[str]], Sequence[Sequence[float]]]
-
-_STATS_CACHE: dict[str, "CorpusStats"] = {}
-
 
 @dataclass
 class PreparedEntry:
@@ -42,21 +39,6 @@ class PreparedEntry:
     reference_terms: set[str] = field(default_factory=set)  # every term of the reference answer and key points
     reference_links: list = field(default_factory=list)  # per reference sentence: the key point it explains
     reference_numbers: set[float] = field(default_factory=set)  # every number the reference states
-
-
-@dataclass
-class CorpusStats:
-    """Document frequencies over the corpus (one document per entry), for IDF weights."""
-
-    n_docs: int = 0
-    term_df: Counter = field(default_factory=Counter)
-    bigram_df: Counter = field(default_factory=Counter)
-
-    def idf(self, term: str, bigram: bool = False) -> float:
-        if self.n_docs == 0:
-            return 1.0
-        df = (self.bigram_df if bigram else self.term_df).get(term, 0)
-        return math.log(1.0 + self.n_docs / (df + 1.0))
 
 
 def domain_terms(entries: Sequence[Entry]) -> list[str]:
@@ -71,11 +53,12 @@ class MatchingBase:
     """Answer-independent preparation and window matching shared by the offline grader."""
 
 
-    def __init__(self, entries: Sequence[Entry], params, embed: EmbedFn | None = None):
+    def __init__(self, entries: Sequence[Entry], params, embed: EmbedFn | None = None,
+                 cache_dir: Path | None = None):
         self.params = params
         self.embed = embed
         self.analyzer: Analyzer = get_analyzer(domain_terms(entries))
-        self.stats = self._build_stats(entries)
+        self.stats: CorpusStats = corpus_stats(entries, self.analyzer, cache_dir)
         self._prepared: dict[tuple[str, str], PreparedEntry] = {}
         self._clause_cache: dict[str, list[Clause]] = {}  # text -> analysed clauses (param-independent)
 
@@ -87,21 +70,6 @@ class MatchingBase:
         clone.params = params
         clone._prepared = {}
         return clone
-
-    def _build_stats(self, entries: Sequence[Entry]) -> CorpusStats:
-        """Corpus IDF statistics; cached per corpus content, so a grader per session costs nothing."""
-        key = hashlib.sha256("\0".join(sorted(f"{e.id}:{e.content_hash()}" for e in entries)).encode()).hexdigest()
-        if key in _STATS_CACHE:
-            return _STATS_CACHE[key]
-        stats = CorpusStats(n_docs=len(entries))
-        for e in entries:
-            text = " ".join([e.question, *e.aliases, e.answer, *e.key_points])
-            stats.term_df.update({t.text for t in self.analyzer.content_terms(text)})
-            stats.bigram_df.update(cjk_bigrams(canonical_text(text)))
-        if len(_STATS_CACHE) >= 8:
-            _STATS_CACHE.clear()
-        _STATS_CACHE[key] = stats
-        return stats
 
     # ---- preparing an entry ------------------------------------------------------------------
 

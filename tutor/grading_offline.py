@@ -44,6 +44,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 from tutor.corpus import Entry
@@ -113,8 +114,8 @@ class OfflineGrader(MatchingBase):
     name = "offline"
 
     def __init__(self, entries: Sequence[Entry] = (), params: OfflineParams | None = None,
-                 embed: EmbedFn | None = None):
-        super().__init__(entries, params or OfflineParams(), embed)
+                 embed: EmbedFn | None = None, cache_dir: Path | None = None):
+        super().__init__(entries, params or OfflineParams(), embed, cache_dir)
 
     def grade(self, entry: Entry, text: str, flags: list[str] | None = None,
               extra_false: list[FalseStatement] = ()) -> Grade:

@@ -347,6 +347,7 @@ class Analyzer:
     """Segments text into canonical tokens. One instance per process (see `get_analyzer`)."""
 
     def __init__(self, extra_terms: list[str] | tuple[str, ...] = ()):
+        self.extra_terms = tuple(sorted(extra_terms))  # part of what the analysis depends on
         words = set(DOMAIN_TERMS) | {c for c in _SYNONYM_GROUPS if CJK_RE.search(c)}
         words |= {f for forms in _SYNONYM_GROUPS.values() for f in forms if CJK_RE.search(f)}
         words |= {t for t in extra_terms if CJK_RE.search(t) and 2 <= len(t) <= 8}
