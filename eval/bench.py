@@ -199,8 +199,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None, help="结果目录 (default: 数据目录/bench/时间戳)")
     p.add_argument("--json", type=Path, default=None, help="另外把结果 JSON 写到此文件")
     args = p.parse_args(argv)
-    args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    args.users = [int(u) for u in args.users.split(",") if u.strip()]
+    try:
+        args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+        args.users = [int(u) for u in args.users.split(",") if u.strip()]
+    except ValueError:
+        p.error("--sizes 和 --users 要用逗号分隔的正整数，例如 --sizes 10,100 --users 1,8,32")
+    if any(n < 1 for n in [*args.sizes, *args.users]):
+        p.error("--sizes 和 --users 要用逗号分隔的正整数，例如 --sizes 10,100 --users 1,8,32")
     if args.quick:
         args.n, args.turns, args.load_seconds = min(args.n, 50), min(args.turns, 20), min(args.load_seconds, 8.0)
         args.users = [u for u in args.users if u <= 8] or [1]

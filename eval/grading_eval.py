@@ -44,10 +44,20 @@ ADVERSARIAL = ("stuffing", "echo", "offtopic", "injection")
 
 
 def load_calibration(path: Path = DATA) -> list[dict]:
+    """The labelled answers of a calibration file; ValueError names the file and line of a bad row."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"读不了标定文件 {path}：{exc}") from None
     rows = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
-            row = json.loads(line)
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise ValueError(f"{path}:{n}: 不是合法的 JSON（{exc}）") from None
+            if not isinstance(row, dict) or not {"entry_id", "kind", "band", "split", "answer"} <= row.keys():
+                raise ValueError(f"{path}:{n}: 需要字段 entry_id、kind、band、split、answer")
             row["_line"] = n
             rows.append(row)
     return rows
@@ -161,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = get_settings()
     corpus = load_corpus(settings.corpus_dir, strict=False)
-    rows = load_calibration(args.data or (HOLDOUT if args.split == "holdout" else DATA))
+    try:
+        rows = load_calibration(args.data or (HOLDOUT if args.split == "holdout" else DATA))
+    except ValueError as exc:
+        ap.error(str(exc))
     splits = ("dev", "test") if args.split == "both" else (args.split,)
     results: dict[str, dict] = {}
     if args.grader in ("offline", "all"):

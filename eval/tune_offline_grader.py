@@ -108,7 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = load_calibration()
     tune_on, report_on = set(args.tune_on.split(",")), set(args.report_on.split(","))
     dev = [r for r in rows if r["split"] in tune_on]  # "dev" below: whatever the search is tuned on
-    test = [r for r in (load_calibration(args.report_data) if args.report_data else rows) if r["split"] in report_on]
+    try:
+        test = [r for r in (load_calibration(args.report_data) if args.report_data else rows) if r["split"] in report_on]
+    except ValueError as exc:
+        ap.error(str(exc))
+    if not dev or not test:
+        ap.error(f"--tune-on {args.tune_on} / --report-on {args.report_on}：标定集中没有这些划分的回答")
     rng = random.Random(args.seed)
 
     def run(params: OfflineParams, subset: list[dict]) -> dict:
