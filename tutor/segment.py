@@ -3,12 +3,12 @@
 Segmenting is the slowest step of everything the tutor does to text: BM25 indexing, the offline
 embedder, the offline grader. Pure-Python jieba costs ~2.5 µs a character; `rjieba` (the Python
 binding of jieba-rs) runs the same dictionary, the same DAG + maximum-probability route and the
-same HMM for unknown words ~15x faster. On every run of Chinese characters in our corpus, eval
+same HMM for unknown words 15-20x faster. On every run of Chinese characters in our corpus, eval
 queries and calibration answers (32,000 runs) the two return identical words, with and without
 the HMM; `tests/test_segment.py` checks that against jieba itself, which stays a dependency as
 the reference and as the fallback where no rjieba wheel exists.
 
-Design: callers hand in *runs of Chinese characters only* (`han_runs`). Mixed runs such as
+Design: callers hand in *runs of Chinese characters only* (`HAN_RUN` finds them). Mixed runs such as
 "设为0" or "albert" are where the two implementations (and jieba's own modes) differ, so Latin
 text never reaches the segmenter: callers split it with their own rules. Each `Segmenter` owns a
 private dictionary, so the retriever's domain words and the grader's never leak into each other.

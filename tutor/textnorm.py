@@ -289,7 +289,7 @@ def nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
-@functools.lru_cache(maxsize=50_000)
+@functools.lru_cache(maxsize=8192)  # key points and reference sentences recur; answers mostly do not
 def canonical_text(text: str) -> str:
     """NFKC, lower case, the shared glossary (`tutor/data/glossary.txt`, also used by retrieval), then
     our phrase rewrites (formulas, general EN/ZH vocabulary the glossary leaves out)."""
@@ -372,7 +372,7 @@ class Analyzer:
         key = (text, canonicalized)
         cached = self._memo.get(key)
         if cached is None:
-            if len(self._memo) > 50_000:
+            if len(self._memo) > 8192:  # bounded: a long-running server sees many distinct answers
                 self._memo.clear()
             cached = self._memo[key] = tuple(self._tokens(text, canonicalized))
         return list(cached)
