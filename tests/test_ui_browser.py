@@ -108,6 +108,8 @@ def test_chat_streams_a_cited_answer_that_opens_the_entry(page):
     wait_answer(page)
     page.locator("#chat-box button[aria-label='清空对话']").click()  # Gradio's own labels follow the zh-CN locale
     page.wait_for_function("document.querySelectorAll(\"#chat-box [data-testid='bot']\").length === 0")
+    # the display empties at once in the browser; the server-side clear is done when the citations go
+    page.wait_for_function("document.querySelectorAll('#chat-citations label').length === 0")
     ask(page, "那它的显存怎么算？")
     page.locator("#chat-box [data-testid='bot']").last.get_by_text("离线模式", exact=False).first.wait_for()
     assert "结合上一轮" not in page.locator("#chat-box").inner_text()

@@ -71,18 +71,20 @@ def build_chat_tab(svc: Services) -> ChatTab:
             yield st.messages, st, gr.update(), gr.update(), ""
             return
         reply = st.session.ask(message[:4000])
-        st.messages = st.messages + [{"role": "user", "content": message},
-                                     {"role": "assistant", "content": "……"}]
-        yield st.messages, st, gr.update(), gr.update(), ""  # show the question at once
+        # A list of this turn's own: a clear (trash icon) handled while the answer streams replaces
+        # st.messages, and must not make this turn index into an emptied list.
+        messages = st.messages + [{"role": "user", "content": message}, {"role": "assistant", "content": "……"}]
+        st.messages = messages
+        yield messages, st, gr.update(), gr.update(), ""  # show the question at once
         text = ""
         for delta in reply:
             text += delta
-            st.messages[-1] = {"role": "assistant", "content": text}
-            yield st.messages, st, gr.update(), gr.update(), ""
+            messages[-1] = {"role": "assistant", "content": text}
+            yield messages, st, gr.update(), gr.update(), ""
         st.cited = [(f"[{s.n}] {s.title}", s.entry.id) for s in reply.sources]
         first = st.cited[0][1] if st.cited else None
         view = entry_markdown(svc.entry(first), svc.corpus) if first else "这一轮回答没有引用知识库条目。"
-        yield st.messages, st, gr.update(choices=st.cited, value=first), view, ""
+        yield messages, st, gr.update(choices=st.cited, value=first), view, ""
 
     def clear_chat(st: ChatState | None):
         if st is not None:
