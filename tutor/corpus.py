@@ -37,10 +37,14 @@ SECTION_LABELS = {
     "要点": "key_points", "key points": "key_points",
     "追问": "follow_ups", "follow-ups": "follow_ups", "follow ups": "follow_ups",
     "来源": "sources", "sources": "sources",
+    "常见误区": "misconceptions", "misconceptions": "misconceptions",
 }
 REQUIRED_SECTIONS = ("aliases", "answer", "key_points", "follow_ups", "sources")
 KEY_POINTS_RANGE = (3, 6)
 FOLLOW_UPS_RANGE = (2, 4)
+MISCONCEPTIONS_MAX = 6
+# "- 误：<what candidates wrongly say> ｜ 正：<the same sentence, corrected>"
+MISCONCEPTION_RE = re.compile(r"^误\s*[:：]\s*(?P<claim>.+?)\s*[|｜]\s*正\s*[:：]\s*(?P<correction>.+)$")
 SKIPPED_DIRS = {"syllabus"}
 
 
@@ -55,6 +59,13 @@ class Source(BaseModel):
 class FollowUp(BaseModel):
     question: str
     entry_id: str | None = None
+
+
+class Misconception(BaseModel):
+    """A false claim candidates make, written as a minimal pair with its correction: the grader flags
+    an answer that says what only the claim says and nothing only the correction says."""
+    claim: str
+    correction: str
 
 
 class CodeBlock(BaseModel):
@@ -78,6 +89,7 @@ class Entry(BaseModel):
     topic: str  # the file's H1 title
     section: str  # the top-level folder, e.g. "1.大模型算法基础"
     code_blocks: list[CodeBlock] = []
+    misconceptions: list[Misconception] = []  # optional section 常见误区
     # Where things were written, for messages that point at a line; not part of the content.
     _id_line: int = PrivateAttr(default=0)
     _follow_up_lines: list[int] = PrivateAttr(default_factory=list)
@@ -263,7 +275,7 @@ def _parse_entry(shown, rel, lines, tokens, headings, start, end, question, topi
         body_end = subs[k + 1][1] if k + 1 < len(subs) else end
         name = SECTION_LABELS.get(title.strip().lower())
         if name is None:
-            err(h_line + 1, f"未知小节 `### {title}` (unknown section; expected one of 别名/答案/要点/追问/来源)")
+            err(h_line + 1, f"未知小节 `### {title}` (unknown section; expected one of 别名/答案/要点/追问/来源/常见误区)")
         elif name in sections:
             err(h_line + 1, f"小节 `### {title}` 重复 (duplicate section)")
         else:
@@ -305,6 +317,13 @@ def _parse_entry(shown, rel, lines, tokens, headings, start, end, question, topi
         follow_ups.append((line_no, FollowUp(question=t[: m.start()].strip() if m else t,
                                              entry_id=m.group(1) if m else None)))
     sources = [(line_no, parse_source(t)) for line_no, t in items("sources")]
+    misconceptions = []
+    for line_no, t in items("misconceptions"):
+        m = MISCONCEPTION_RE.match(t)
+        if m:
+            misconceptions.append(Misconception(claim=m["claim"], correction=m["correction"]))
+        else:
+            err(line_no, f"常见误区应写成「误：…… ｜ 正：……」，而不是「{t[:40]}」 (misconception must be '误：claim ｜ 正：correction')")
 
     answer = ""
     code_blocks: list[CodeBlock] = []
@@ -324,6 +343,7 @@ def _parse_entry(shown, rel, lines, tokens, headings, start, end, question, topi
 
     count_check("key_points", key_points, *KEY_POINTS_RANGE, "要点")
     count_check("follow_ups", follow_ups, *FOLLOW_UPS_RANGE, "追问")
+    count_check("misconceptions", misconceptions, 1, MISCONCEPTIONS_MAX, "常见误区")
     if "aliases" in sections and not aliases:
         err(sections["aliases"][0], "别名为空 (no aliases)")
     if "sources" in sections and not sources:
@@ -342,7 +362,7 @@ def _parse_entry(shown, rel, lines, tokens, headings, start, end, question, topi
             id=entry_id, question=question, aliases=aliases, answer=answer, key_points=key_points,
             follow_ups=[f for _, f in follow_ups], tags=tags, level=level or 1,
             sources=[s for _, s in sources], path=rel, line=start + 1, topic=topic, section=section,
-            code_blocks=code_blocks,
+            code_blocks=code_blocks, misconceptions=misconceptions,
         )
     except Exception as exc:  # pydantic reports in English; keep the location
         err(start + 1, f"条目无效 (invalid entry): {exc}")
