@@ -31,7 +31,7 @@ import statistics
 import sys
 import time
 
-from eval.grading_eval import grade_rows, load_calibration, metrics
+from eval.grading_eval import DATA, DEV2, HOLDOUT, grade_rows, load_calibration, metrics
 
 SPACE = {
     "bigram_weight": [0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9],
@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings().model_copy(update={"grader": "offline"})
     corpus = load_corpus(settings.corpus_dir, strict=False)
     base = build_grader(settings, corpus)
-    rows = load_calibration()
+    # every split written so far except the newest held-out one (holdout2: only via --report-data)
+    rows = [r for path in (DATA, DEV2, HOLDOUT) for r in load_calibration(path)]
     tune_on, report_on = set(args.tune_on.split(",")), set(args.report_on.split(","))
     dev = [r for r in rows if r["split"] in tune_on]  # "dev" below: whatever the search is tuned on
     try:

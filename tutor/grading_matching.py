@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from tutor.corpus import Entry
+from tutor import grading_misconceptions
 from tutor.grading_checks import Clause, KeyPointInfo, Term, is_entity, key_point_parts, term_subjects
 from tutor.grading_reference_checks import misconception_claims, reference_sentences, sentence_relations
 from tutor.grading_stats import CorpusStats, corpus_stats
@@ -39,6 +40,7 @@ class PreparedEntry:
     reference_terms: set[str] = field(default_factory=set)  # every term of the reference answer and key points
     reference_links: list = field(default_factory=list)  # per reference sentence: the key point it explains
     reference_numbers: set[float] = field(default_factory=set)  # every number the reference states
+    misconceptions: list = field(default_factory=list)  # grading_misconceptions.PreparedMisconception
 
 
 def domain_terms(entries: Sequence[Entry]) -> list[str]:
@@ -92,7 +94,9 @@ class MatchingBase:
             links.append(best if best is not None and cover[best] >= self.params.ref_link else None)
         numbers = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", re.sub(r"(?<=\d),(?=\d{3})", "", " ".join(
             [entry.answer, *entry.key_points])))}
-        prepared = PreparedEntry(kps, q_terms, q_bigrams, refs, ref_terms, links, numbers)
+        wrong = grading_misconceptions.prepare(self.analyzer, self.stats.idf, entry.misconceptions,
+                                               [set(kp.weights) for kp in kps])
+        prepared = PreparedEntry(kps, q_terms, q_bigrams, refs, ref_terms, links, numbers, wrong)
         self._prepared[key] = prepared
         return prepared
 

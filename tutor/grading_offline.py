@@ -50,6 +50,7 @@ from typing import Sequence
 from tutor.corpus import Entry
 from tutor.grade_model import (FalseStatement, Grade, KeyPointVerdict, feedback_for, probe_for,
                                score_from_verdicts)
+from tutor import grading_misconceptions
 from tutor.grading_checks import Clause, KeyPointInfo, contradiction, is_entity
 from tutor.grading_matching import EmbedFn, MatchingBase, PreparedEntry
 from tutor.grading_reference_checks import has_wrong_marker, relation_conflict, sameness_conflict
@@ -103,6 +104,8 @@ class OfflineParams:
     support_coverage: float = 0.03  # ... touching a key point this much: partial credit
     fragment_match: float = 0.9  # coverage of one fragment of a compound key point: partial credit
     relation_term_floor: float = 0.75  # a compared attribute weighs at least this x the unit's median term
+    misconception_crux: float = 0.6  # share of a listed misconception's crux a clause must say (1.1 = off)
+    misconception_frame: float = 0.5  # ... and of the words it shares with its correction
     false_penalty: float = 3.0  # points off per false statement found (at most 3 statements count)
     off_topic_cap: float = 10.0  # score cap when the answer is off-topic (10 = no cap)
     embed_weight: float = 0.3  # not tuned: no Chinese embedding model is available offline here
@@ -156,6 +159,8 @@ class OfflineGrader(MatchingBase):
 
         if p.contradictions and p.reference_checks:
             self._reference_conflicts(prep, ref_matches, cls, text, verdicts, false_statements)
+        if p.contradictions:
+            self._listed_misconceptions(prep, text, verdicts, false_statements)
         for f in extra_false:
             if f.key_point_index is None:  # contradicts the reference answer, not one key point
                 if all(x.quote != f.quote for x in false_statements):
@@ -301,6 +306,21 @@ class OfflineGrader(MatchingBase):
             if hit is not None:
                 verdicts[hit] = verdicts[hit].model_copy(update={"verdict": "missed", "evidence": "",
                                                                  "note": f"说法与参考答案相反（{reason}）"})
+
+    def _listed_misconceptions(self, prep: PreparedEntry, text: str, verdicts: list[KeyPointVerdict],
+                               false_statements: list[FalseStatement]) -> None:
+        """Clauses stating one of the entry's 常见误区 (`tutor/grading_misconceptions.py`): a false
+        statement each, and the key point the correction restates loses its credit."""
+        p = self.params
+        for m, quote in grading_misconceptions.find(self.analyzer, prep.misconceptions, text,
+                                                    p.misconception_crux, p.misconception_frame):
+            if any(quote in f.quote or f.quote in quote for f in false_statements):
+                continue
+            k = m.key_point
+            false_statements.append(FalseStatement(quote=quote, correction=m.correction, key_point_index=k))
+            if k is not None:
+                verdicts[k] = verdicts[k].model_copy(update={"verdict": "missed", "evidence": "",
+                                                             "note": f"常见误区：{m.claim}（应为：{m.correction}）"})
 
     def _chunk_relation_share(self, text: str) -> float | None:
         """Share of the Chinese chunks (between spaces/punctuation) that contain a relation word. A
