@@ -3,6 +3,11 @@
     python -m eval.tune_offline_grader [--trials 400] [--seed 0]
     python -m eval.tune_offline_grader --tune-on dev,test --report-on holdout \
         --report-data eval/data/grading_holdout.jsonl
+    python -m eval.tune_offline_grader --tune-on dev,dev2,holdout --report-on holdout2 \
+        --report-data eval/data/grading_holdout2.jsonl
+
+Rows come from the calibration set, eval/data/grading_dev2.jsonl and eval/data/grading_holdout.jsonl
+(selected by their `split`); the newest held-out set, holdout2, is read only through --report-data.
 
 Random search over `OfflineParams` followed by one pass of coordinate refinement, maximising
 

@@ -173,17 +173,21 @@ def test_quoting_a_misconception_to_reject_it_is_not_flagged(toy):
     assert not g.false_statements, g.to_markdown()
 
 
-HOLDOUT = PROJECT_ROOT / "eval" / "data" / "grading_holdout.jsonl"
+HOLDOUTS = {"holdout": PROJECT_ROOT / "eval" / "data" / "grading_holdout.jsonl",
+            "holdout2": PROJECT_ROOT / "eval" / "data" / "grading_holdout2.jsonl"}
 
 
-def test_held_out_answers_complete_above_partial_and_adversarial_low():
+@pytest.mark.parametrize("split", sorted(HOLDOUTS))
+def test_held_out_answers_complete_above_partial_and_adversarial_low(split):
     """On answers written blind to the grader (30 entries outside the calibration set): complete >
     good > partial on average, and bare keywords, echoes and off-topic text stay low. (partial > wrong
-    does NOT hold there: 2.57 vs 3.81, see docs/GRADING.md; that part of issue #8 is open.)"""
+    does NOT hold there: 2.57 vs 3.22 on holdout, 2.32 vs 3.35 on holdout2, see docs/GRADING.md; that
+    part of issue #8 is open.) holdout2: 30 more entries, other writers, graded once after the
+    misconception check was built."""
     corpus = load_corpus(Settings().corpus_dir, strict=False)
     grader = build_grader(Settings(grader="offline", llm_model=None), corpus)
-    rows = [json.loads(line) for line in HOLDOUT.read_text(encoding="utf-8").splitlines() if line.strip()]
-    assert len(rows) == 240 and {r["split"] for r in rows} == {"holdout"}
+    rows = [json.loads(line) for line in HOLDOUTS[split].read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(rows) == 240 and {r["split"] for r in rows} == {split}
     assert all(corpus.get(r["entry_id"]) is not None and r["band"][0] <= r["band"][1] for r in rows)
     by_kind: dict[str, list[float]] = defaultdict(list)
     for r in rows:

@@ -3,17 +3,21 @@
 Design. Each misconception is written as a minimal pair, "误：<what candidates wrongly say> ｜ 正：<the
 same sentence, corrected>". Analysed into canonical tokens (with negation), the pair splits into
 
-- the *crux*: what only the claim says (its tokens minus those of the correction's first clause,
-  which restates the claim with the error fixed; a reason may follow after a comma);
-- the *truth markers*: what only the correction says (anywhere in it);
+- the *crux*: what only the claim says: its tokens minus those of the correction's restatement (its
+  first clauses, as many as the claim has; a reason may follow), or failing that the pairs of
+  neighbouring tokens around an order word ("step() 之后");
+- the *truth markers*: what only the restatement says;
 - the *frame*: the content words both halves share (the subject the claim is about).
 
 An answer clause states the misconception when it says most of the crux (by IDF weight), its
-sentence says none of the truth markers, and the frame is there: in the clause itself, or, when the
-clause names no subject of its own ("参数少了计算量也跟着等比例下降"), in the clause before it in the
-same sentence. Sentences that report a belief rather than hold it ("很多人以为……", "……是错的") are
-skipped. A token and its negation are different markers, so "计算量不变" vs "计算量下降" and "能" vs
-"不能" work alike.
+sentence says none of the truth markers, and the frame is there (half of it by weight, and every
+subject the claim names in Latin letters: ALBERT, k1): in the clause itself, or, unless the clause
+names a subject of its own ("k2 有偏" is about k2), in the clauses before it in the same sentence
+("ALBERT 那种跨层共享，参数少了计算量也跟着等比例下降"). Not stating it: sentences that report a belief
+("很多人以为……", "不要说……"), a clause whose negation differs from the claim's ("不能在 softmax 之后置 0"),
+a list under 绕过/避免, and a clause about the opposite condition ("温度越低……" against "温度越高……").
+A pair whose halves use the same words with one negated ("一定越好" / "不一定越好") is tested by that
+polarity, with most of the claim's words present.
 
 Trade-offs. This catches exactly the mistakes someone wrote down, phrased in the words candidates use:
 it is as good as the list, and a fluent wrong answer with a mistake nobody listed passes (see
@@ -29,7 +33,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from tutor.corpus import Misconception
-from tutor.textnorm import NEGATIONS, STOPWORDS, Analyzer, clauses, is_formula_token
+from tutor.textnorm import NEGATIONS, STOPWORDS, Analyzer, is_formula_token
 
 # Function words that carry the crux of many interview facts (before/after, only, most) and so are
 # kept as markers although they are not content words.
@@ -54,6 +58,7 @@ OPPOSITES = [("高", "低"), ("大", "小"), ("增大", "减小"), ("多", "少"
              ("之前", "之后"), ("上", "下"), ("左", "右"), ("调高", "调低"), ("变高", "变低"), ("变长", "变短"),
              ("训练", "推理"), ("编码器", "解码器"), ("encoder", "decoder"), ("正", "负"), ("最大", "最小")]
 _OPPOSITE = {a: b for a, b in OPPOSITES} | {b: a for a, b in OPPOSITES}
+_CLAUSE_RE = re.compile(r"(?:[^，,。；;！!？?\n、:：.]|\.(?!\s))+")  # a "." inside 0.5 or step() stays
 Marker = tuple[str, bool]  # (canonical token, negated)
 
 
@@ -134,12 +139,16 @@ def prepare(analyzer: Analyzer, idf: Callable[[str], float], items: Sequence[Mis
 
 
 def _sentences(text: str) -> list[list[tuple[int, int]]]:
-    """Clause offsets of `text`, grouped by sentence."""
+    """Clause offsets of `text`, grouped by sentence. An English full stop ends a sentence too (the
+    grader's clause splitter keeps "features. At inference" together; here the subject changes there)."""
     groups: list[list[tuple[int, int]]] = []
     current: list[tuple[int, int]] = []
-    for start, end in clauses(text):
+    for m in _CLAUSE_RE.finditer(text):
+        if not m.group().strip():
+            continue
+        start, end = m.start(), m.end()
         current.append((start, end))
-        if text[end:end + 1] in _SENTENCE_END or end >= len(text.rstrip()):
+        if text[end:end + 1] in _SENTENCE_END or text[end:end + 2].startswith(". ") or end >= len(text.rstrip()):
             groups.append(current)
             current = []
     if current:

@@ -104,7 +104,9 @@ class OfflineParams:
     support_coverage: float = 0.03  # ... touching a key point this much: partial credit
     fragment_match: float = 0.9  # coverage of one fragment of a compound key point: partial credit
     relation_term_floor: float = 0.75  # a compared attribute weighs at least this x the unit's median term
-    misconception_crux: float = 0.6  # share of a listed misconception's crux a clause must say (1.1 = off)
+    # The 常见误区 check (tutor/grading_misconceptions.py). Chosen on dev, test, dev2 and holdout, where
+    # crux 0.5-0.75 x frame 0.4-0.7 all scored within noise of each other; graded once on holdout2.
+    misconception_crux: float = 0.6  # share of a listed misconception's crux a clause must say (> 1 = off)
     misconception_frame: float = 0.5  # ... and of the words it shares with its correction
     false_penalty: float = 3.0  # points off per false statement found (at most 3 statements count)
     off_topic_cap: float = 10.0  # score cap when the answer is off-topic (10 = no cap)
