@@ -192,6 +192,19 @@ def test_offline_interview_on_the_real_corpus(tutor_env):
     assert "注意力" in s.report()
 
 
+def test_reference_answer_on_the_real_corpus_shows_common_misconceptions(tutor_env):
+    corpus = load_corpus(Settings().corpus_dir, strict=False)
+    grader = build_grader(Settings(grader="offline"), corpus)
+    s = Interview.start_new(corpus, grader, InterviewConfig(topics=["注意力"], n_questions=2, seed=3))
+    s.opening()
+    entry = corpus.get(s.state.questions[-1].turns[-1].entry_id)
+    assert entry.misconceptions, "every non-code entry lists common misconceptions"
+    reply = s.answer("看参考答案")
+    m = entry.misconceptions[0]
+    text = "\n".join(reply.messages)
+    assert "常见误区" in text and m.claim in text and m.correction in text
+
+
 # --- the same against the loopback OpenAI-protocol server -----------------------------------
 
 def llm_settings(url: str, **kw) -> Settings:
