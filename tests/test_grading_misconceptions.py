@@ -108,6 +108,9 @@ def flagged(analyzer, claim: str, correction: str, answer: str) -> bool:
     # the opposite condition is not the claim
     ("温度越高分布越尖锐", "温度越高分布越平坦",
      "温度越高，softmax 分布越尖锐。", "温度越低分布越尖锐。"),
+    # words of the correction's reason in the sentence: it is saying the correction
+    ("MQA/GQA 能显著减少注意力分数的计算量", "MQA/GQA 主要省 KV Cache 显存，注意力分数的计算量基本不变",
+     "MQA/GQA 能显著减少注意力分数的计算量。", "所以注意力分数的计算量基本不变。"),
     # same words, one side negated
     ("LoRA 的 rank 越大效果一定越好", "LoRA 的 rank 越大效果不一定越好",
      "LoRA 的 rank 越大效果一定越好。", "LoRA 的 rank 越大效果不一定越好。"),
@@ -123,6 +126,9 @@ def test_a_misconception_is_flagged_and_its_correct_neighbour_is_not(analyzer, c
     "不要说梯度裁剪能解决梯度消失。",
     "梯度裁剪不能解决梯度消失。",  # the claim negated
     "DPO 想绕过两件事：训练奖励模型，和梯度裁剪解决梯度消失。",  # a list under 绕过
+    "梯度裁剪解决不了梯度消失。",  # V不了 is a negation
+    "梯度裁剪是否能解决梯度消失，要看情况。",  # a whether-clause asks
+    "前向 → 梯度裁剪 → 解决梯度消失 → step",  # a sequence of steps, not a claim
 ])
 def test_sentences_that_do_not_hold_the_claim_are_not_flagged(analyzer, answer):
     assert not flagged(analyzer, "梯度裁剪主要是为了解决梯度消失", "梯度裁剪主要是为了防止梯度爆炸", answer)
@@ -136,7 +142,7 @@ def real():
 
 def test_the_corpus_lists_misconceptions_the_grader_can_use(real):
     """Measured 2026-11-22 (after review): 658 items in 171 entries; 14 unusable (their claim has no word
-    or polarity of its own), 18 not recognised in their own words, 5 corrections flagged by a sibling item."""
+    or polarity of its own), 23 not recognised in their own words, no correction flagged by a sibling item."""
     corpus, grader = real
     items = usable = recognised = corrections_flagged = 0
     for e in corpus.entries:
@@ -149,12 +155,12 @@ def test_the_corpus_lists_misconceptions_the_grader_can_use(real):
     assert sum(1 for e in non_code if e.misconceptions) >= 0.9 * len(non_code)
     assert usable >= 0.95 * items
     assert recognised >= 0.95 * usable
-    assert corrections_flagged <= 0.02 * items
+    assert corrections_flagged <= 0.01 * items
 
 
 def test_reference_answers_rarely_trip_a_misconception(real):
     """A false alarm costs a correct candidate points: the entries' own answers are the check.
-    Measured 2026-11-22: 11 sentences in 184 reference answers."""
+    Measured 2026-11-22: 6 sentences in 184 reference answers."""
     corpus, grader = real
     tripped = [(e.id, q) for e in corpus.entries
                for _, q in find(grader.analyzer, grader._prepare(e).misconceptions,

@@ -6,7 +6,8 @@ same sentence, corrected>". Analysed into canonical tokens (with negation), the 
 - the *crux*: what only the claim says: its tokens minus those of the correction's restatement (its
   first clauses, as many as the claim has; a reason may follow), or failing that the pairs of
   neighbouring tokens around an order word ("step() 之后");
-- the *truth markers*: what only the restatement says;
+- the *truth markers*: what only the restatement says (and the *reason*: what only the whole
+  correction says; two of those in a sentence mean it is saying the correction);
 - the *frame*: the content words both halves share (the subject the claim is about).
 
 An answer clause states the misconception when it says most of the crux (by IDF weight), its
@@ -14,7 +15,7 @@ sentence says none of the truth markers, and the frame is there (half of it by w
 subject the claim names in Latin letters: ALBERT, k1): in the clause itself, or, unless the clause
 names a subject of its own ("k2 有偏" is about k2), in the clauses before it in the same sentence
 ("ALBERT 那种跨层共享，参数少了计算量也跟着等比例下降"). Not stating it: sentences that report a belief
-("很多人以为……", "不要说……"), a clause whose negation differs from the claim's ("不能在 softmax 之后置 0"),
+("很多人以为……", "不要说……") or ask ("是否……"), steps of an arrow sequence, a clause whose negation differs from the claim's ("不能在 softmax 之后置 0"),
 a list under 绕过/避免, and a clause about the opposite condition ("温度越低……" against "温度越高……").
 A pair whose halves use the same words with one negated ("一定越好" / "不一定越好") is tested by that
 polarity, with most of the claim's words present.
@@ -40,16 +41,18 @@ from tutor.textnorm import NEGATIONS, STOPWORDS, Analyzer, is_formula_token
 ORDER_WORDS = {"之前", "之后", "前", "后", "只", "只有", "最", "更", "before", "after", "only"}
 # Reporting a belief, quoting a mistake, or correcting it: the sentence does not hold the claim.
 _REPORTED_RE = re.compile(r"(?:有人|很多人|不少人|一些人|有些人|别人|大家|常)(?:都|会)?(?:认为|觉得|说)|以为|误解|误区|"
-                          r"说成|是错误的|错误的说法|是错的|不对|并非|而不是|其实不|并不是|不要说|别说|不能说")
-NEGATING_WORDS = {"不一定", "未必", "不能", "无法", "不可以"}
-_SENTENCE_END = "。！？；;!?\n"
+                          r"说成|是错误的|错误的说法|是错的|不对|并非|而不是|其实不|并不是|不要说|别说|不能说|"
+                          r"是否|能否|是不是|有没有|会不会")  # a whether-clause asks, it does not claim
+NEGATING_WORDS = {"不一定", "未必", "不能", "无法", "不可以", "不了", "不到", "不出", "没法"}  # 识别不了, 防止不了
+_SENTENCE_END = "。！？；;!?\n→"  # steps of a sequence do not lend each other a subject
 
 _NAMED_RE = re.compile(r"[A-Za-z][A-Za-z0-9]+")  # in the raw text: the glossary turns 计算量 into flop
 _SYMBOL_RE = re.compile(r"^[a-z]\d+$")  # k1, w2: a subject in a misconception, not a formula symbol
 
-POLARITY_FRAME_SHARE = 0.8
+POLARITY_FRAME_SHARE = 1.0
 ORDER_WEIGHT = 1.0
 SENTENCE_NEGATION = True
+BORROW_CONTEXT = True  # (tested False: fewer false alarms on reference answers, fewer real catches)
 # Words that put a whole list in the negative ("绕过/避免/省掉 A 和 B"), read up to the clause tested.
 _AVOIDING_RE = re.compile(r"绕过|绕开|避免|避开|省掉|省去|去掉|免去|不用|不需要|无需|摆脱|代替|取代")  # about the IDF of a common content word
 # Opposite conditions: a clause about the other one ("温度越低……" against "温度越高分布越尖锐") is not
@@ -58,7 +61,7 @@ OPPOSITES = [("高", "低"), ("大", "小"), ("增大", "减小"), ("多", "少"
              ("之前", "之后"), ("上", "下"), ("左", "右"), ("调高", "调低"), ("变高", "变低"), ("变长", "变短"),
              ("训练", "推理"), ("编码器", "解码器"), ("encoder", "decoder"), ("正", "负"), ("最大", "最小")]
 _OPPOSITE = {a: b for a, b in OPPOSITES} | {b: a for a, b in OPPOSITES}
-_CLAUSE_RE = re.compile(r"(?:[^，,。；;！!？?\n、:：.]|\.(?!\s))+")  # a "." inside 0.5 or step() stays
+_CLAUSE_RE = re.compile(r"(?:[^，,。；;！!？?\n、:：.→（）]|\.(?!\s))+")  # a "." inside 0.5 or step() stays; "A → B → C" is a sequence, not a claim
 Marker = tuple[str, bool]  # (canonical token, negated)
 
 
@@ -67,7 +70,8 @@ class PreparedMisconception:
     claim: str
     correction: str
     crux: dict  # marker -> weight: what only the claim says
-    truth: frozenset  # markers only the correction says
+    truth: frozenset  # markers only the correction's restatement says
+    reason: frozenset  # markers only the whole correction says (with its reason)
     frame: dict  # content term -> weight: what both say
     subjects: frozenset  # frame terms written in Latin letters in the claim (ALBERT, k1): all must be there
     polarity_only: bool  # the claim differs only by saying a word the correction negates (or v.v.)
@@ -124,6 +128,7 @@ def prepare(analyzer: Analyzer, idf: Callable[[str], float], items: Sequence[Mis
                 continue
             affirmed = not claim_neg
         truth = frozenset(mk for mk in fixed - claim if isinstance(mk[0], str))
+        reason = frozenset(mk for mk in correction - claim if isinstance(mk[0], str))
         crux_words = {mk[0] for mk in crux if isinstance(mk[0], str)}
         frame = {t: idf(t) for t in _words(claim) & _words(correction) if t not in ORDER_WORDS
                  and (not is_formula_token(t) or _SYMBOL_RE.match(t)) and t not in crux_words}
@@ -132,7 +137,7 @@ def prepare(analyzer: Analyzer, idf: Callable[[str], float], items: Sequence[Mis
         best = max(range(len(overlaps)), key=overlaps.__getitem__) if overlaps else None
         flipped = bool(crux) and all(isinstance(mk[0], str) and (mk[0], not mk[1]) in correction for mk in crux)
         subjects = frozenset(t for t in frame if t in claim_named)
-        out.append(PreparedMisconception(m.claim, m.correction, crux, truth, frame, subjects, flipped, affirmed,
+        out.append(PreparedMisconception(m.claim, m.correction, crux, truth, reason, frame, subjects, flipped, affirmed,
                                          _negated(analyzer, m.claim),
                                          best if best is not None and overlaps[best] >= 2 else None))
     return out
@@ -176,13 +181,16 @@ def find(analyzer: Analyzer, prepared: Sequence[PreparedMisconception], text: st
         for i, (own, named) in enumerate(analysed):
             before = set().union(*(m for m, _ in analysed[:i]))
             for k, m in enumerate(prepared):
-                if k in done or m.truth & sentence_marks:
-                    continue
+                if k in done or m.truth & sentence_marks or len(m.reason & sentence_marks) >= 2:
+                    continue  # the sentence says (part of) the correction
                 # a clause naming a subject the claim is not about speaks of that subject only
                 # ("k1 方差大，k2 是有偏的"); otherwise its sentence so far supplies the subject
                 own_words = _words(own)
                 alone = any(t not in m.frame for t in named)
-                words = own_words if alone else own_words | _words(before)
+                # the context may lend a subject, but a polarity-only pair or one whose correction has no
+                # word of its own ("方差越大" vs "方差越小": both canonicalise 越大/降低) must be said in one clause
+                strict = m.affirmed is not None or not m.truth or not BORROW_CONTEXT
+                words = own_words if alone or strict else own_words | _words(before)
                 if m.affirmed is not None:  # "X 一定越好" vs "X 不一定越好": the whole claim, its polarity
                     said = m.affirmed != _negated(analyzer, text[sentence[i][0]:sentence[i][1]])
                     need = POLARITY_FRAME_SHARE
