@@ -67,6 +67,10 @@ class Misconception(BaseModel):
     claim: str
     correction: str
 
+    def display(self) -> str:
+        """One line for people (entry page, interview): ✗ claim → ✓ correction."""
+        return f"✗ {self.claim} → ✓ {self.correction}"
+
 
 class CodeBlock(BaseModel):
     lang: str

@@ -49,12 +49,10 @@ _SENTENCE_END = "。！？；;!?\n→"  # steps of a sequence do not lend each o
 _NAMED_RE = re.compile(r"[A-Za-z][A-Za-z0-9]+")  # in the raw text: the glossary turns 计算量 into flop
 _SYMBOL_RE = re.compile(r"^[a-z]\d+$")  # k1, w2: a subject in a misconception, not a formula symbol
 
-POLARITY_FRAME_SHARE = 1.0
-ORDER_WEIGHT = 1.0
-SENTENCE_NEGATION = True
-BORROW_CONTEXT = True  # (tested False: fewer false alarms on reference answers, fewer real catches)
+POLARITY_FRAME_SHARE = 1.0  # a polarity-only pair needs its whole frame ("X 等于 Y" vs "X 不等于 Y")
+ORDER_WEIGHT = 1.0  # about the IDF of a common content word
 # Words that put a whole list in the negative ("绕过/避免/省掉 A 和 B"), read up to the clause tested.
-_AVOIDING_RE = re.compile(r"绕过|绕开|避免|避开|省掉|省去|去掉|免去|不用|不需要|无需|摆脱|代替|取代")  # about the IDF of a common content word
+_AVOIDING_RE = re.compile(r"绕过|绕开|避免|避开|省掉|省去|去掉|免去|不用|不需要|无需|摆脱|代替|取代")
 # Opposite conditions: a clause about the other one ("温度越低……" against "温度越高分布越尖锐") is not
 # stating the claim, even though it shares the rest of its words.
 OPPOSITES = [("高", "低"), ("大", "小"), ("增大", "减小"), ("多", "少"), ("长", "短"), ("快", "慢"), ("前", "后"),
@@ -80,10 +78,10 @@ class PreparedMisconception:
     key_point: int | None  # the key point the correction restates, if any
 
 
-def _analyse(analyzer: Analyzer, text: str) -> tuple[set, bool]:
+def _analyse(analyzer: Analyzer, text: str) -> tuple[set, set[str]]:
     """The markers of `text`: its content tokens and order words with their polarity, plus each pair of
-    consecutive ones (so "step() 之后" differs from "backward 之后、step() 之前"); and whether it names
-    a subject of its own in Latin letters (LayerNorm, k2: a glossary word like 计算量 -> flop does not count)."""
+    consecutive ones (so "step() 之后" differs from "backward 之后、step() 之前"); and the subjects it
+    names in Latin letters (LayerNorm, k2; a glossary word like 计算量 -> flop does not count)."""
     seq: list[Marker] = []
     for t in analyzer.tokens(text):
         if t.text in ORDER_WORDS or t.surface in ORDER_WORDS:
@@ -100,8 +98,8 @@ def _words(markers: set) -> set[str]:
 
 def prepare(analyzer: Analyzer, idf: Callable[[str], float], items: Sequence[Misconception],
             key_points: Sequence[set[str]]) -> list[PreparedMisconception]:
-    """The usable pairs of an entry. The crux is what the claim says and the correction's first clause
-    does not, as single tokens, or failing that as pairs of neighbouring tokens; a pair with neither is
+    """The usable pairs of an entry. The crux is what the claim says and the correction's restatement
+    (its first clauses) does not, as single tokens, or failing that as pairs of neighbouring tokens; a pair with neither is
     dropped (it could only be tested by what is missing). `key_points`: each key point's terms."""
     def weight(token: str) -> float:  # order words are not in the corpus statistics (not content)
         return ORDER_WEIGHT if token in ORDER_WORDS else idf(token)
@@ -167,7 +165,8 @@ def _negated(analyzer: Analyzer, text: str) -> bool:
 
 def find(analyzer: Analyzer, prepared: Sequence[PreparedMisconception], text: str,
          crux_share: float = 0.6, frame_share: float = 0.5) -> list[tuple[PreparedMisconception, str]]:
-    """(misconception, quoted clause) for every misconception the answer states, at most once each."""
+    """(misconception, quoted clause) for every misconception the answer states, at most once each.
+    The grader passes its own shares (`OfflineParams.misconception_crux/_frame`, 0.6 and 0.6)."""
     if not prepared:
         return []
     hits: list[tuple[PreparedMisconception, str]] = []
@@ -180,24 +179,27 @@ def find(analyzer: Analyzer, prepared: Sequence[PreparedMisconception], text: st
         sentence_marks = set().union(*(m for m, _ in analysed))
         for i, (own, named) in enumerate(analysed):
             before = set().union(*(m for m, _ in analysed[:i]))
+            own_words, before_words = _words(own), _words(before)
+            clause = text[sentence[i][0]:sentence[i][1]]
+            negated = _negated(analyzer, clause)
+            avoiding = bool(_AVOIDING_RE.search(text[sentence[0][0]:sentence[i][1]]))
             for k, m in enumerate(prepared):
                 if k in done or m.truth & sentence_marks or len(m.reason & sentence_marks) >= 2:
                     continue  # the sentence says (part of) the correction
                 # a clause naming a subject the claim is not about speaks of that subject only
                 # ("k1 方差大，k2 是有偏的"); otherwise its sentence so far supplies the subject
-                own_words = _words(own)
                 alone = any(t not in m.frame for t in named)
                 # the context may lend a subject, but a polarity-only pair or one whose correction has no
                 # word of its own ("方差越大" vs "方差越小": both canonicalise 越大/降低) must be said in one clause
-                strict = m.affirmed is not None or not m.truth or not BORROW_CONTEXT
-                words = own_words if alone or strict else own_words | _words(before)
+                strict = m.affirmed is not None or not m.truth
+                words = own_words if alone or strict else own_words | before_words
                 if m.affirmed is not None:  # "X 一定越好" vs "X 不一定越好": the whole claim, its polarity
-                    said = m.affirmed != _negated(analyzer, text[sentence[i][0]:sentence[i][1]])
+                    said = m.affirmed != negated
                     need = POLARITY_FRAME_SHARE
                 else:
-                    if m.negative != _negated(analyzer, text[sentence[i][0]:sentence[i][1]]):
+                    if m.negative != negated:
                         continue  # "不能在 softmax 之后置 0" does not say "可以在 softmax 之后置 0"
-                    if not m.negative and SENTENCE_NEGATION and _AVOIDING_RE.search(text[sentence[0][0]:sentence[i][1]]):
+                    if not m.negative and avoiding:
                         continue  # "想绕过两件事：训练奖励模型，和在线跑强化学习"
                     got = sum(w for mk, w in m.crux.items() if mk in own or mk in before)
                     share = crux_share if isinstance(next(iter(m.crux))[0], str) else 0.0  # pairs: any one
@@ -213,5 +215,5 @@ def find(analyzer: Analyzer, prepared: Sequence[PreparedMisconception], text: st
                 elif len(m.crux) < 2:
                     continue  # a one-word claim with no shared subject: too little to go on
                 done.add(k)
-                hits.append((m, text[sentence[i][0]:sentence[i][1]].strip(" ，,。；;")))
+                hits.append((m, clause.strip(" ，,。；;")))
     return hits

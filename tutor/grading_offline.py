@@ -116,6 +116,11 @@ class OfflineParams:
     embed_ceiling: float = 0.8
 
 
+def _miss(verdicts: list[KeyPointVerdict], k: int, note: str) -> None:
+    """A key point loses its credit because the answer says something false about it."""
+    verdicts[k] = verdicts[k].model_copy(update={"verdict": "missed", "evidence": "", "note": note})
+
+
 class OfflineGrader(MatchingBase):
     name = "offline"
 
@@ -143,10 +148,13 @@ class OfflineGrader(MatchingBase):
         coverages: list[float] = []
         used: set[int] = set()  # clauses that already earned support credit
         answer_terms = {t for c in cls for t in c.terms}
-        ref_matches = [(u, *self._best_window(u, cls, b)) for u in prep.references
-                       if len(answer_terms & u.weights.keys()) >= 2]
+        ref_matches, ref_links = [], []  # reference sentences sharing two terms with the answer, and their key point
+        for u, k in zip(prep.references, prep.reference_links):
+            if len(answer_terms & u.weights.keys()) >= 2:
+                ref_matches.append((u, *self._best_window(u, cls, b)))
+                ref_links.append(k)
         credit = {}  # key point -> a window matching a reference sentence that explains it
-        for (u, best, win), k in ((m, prep.reference_links[prep.references.index(m[0])]) for m in ref_matches):
+        for (u, best, win), k in zip(ref_matches, ref_links):
             if k is not None and win and best >= p.ref_credit and best > credit.get(k, (0.0, None))[0]:
                 credit[k] = (best, win)
         for kp in prep.key_points:
@@ -170,9 +178,7 @@ class OfflineGrader(MatchingBase):
                     false_statements.append(f)
             elif all(x.key_point_index != f.key_point_index for x in false_statements):
                 false_statements.append(f)
-                v = verdicts[f.key_point_index]
-                verdicts[f.key_point_index] = v.model_copy(update={"verdict": "missed", "evidence": "",
-                                                                   "note": "被删去的句子里有与要点相反的说法"})
+                _miss(verdicts, f.key_point_index, "被删去的句子里有与要点相反的说法")
         cap = 10.0
         whole = self._clause_cache.get("\x00whole\x00" + text)
         if whole is None:
@@ -307,8 +313,7 @@ class OfflineGrader(MatchingBase):
             false_statements.append(FalseStatement(quote=quote, correction=f"参考答案：{unit.text}（{reason}）",
                                                    key_point_index=hit))
             if hit is not None:
-                verdicts[hit] = verdicts[hit].model_copy(update={"verdict": "missed", "evidence": "",
-                                                                 "note": f"说法与参考答案相反（{reason}）"})
+                _miss(verdicts, hit, f"说法与参考答案相反（{reason}）")
 
     def _listed_misconceptions(self, prep: PreparedEntry, text: str, verdicts: list[KeyPointVerdict],
                                false_statements: list[FalseStatement]) -> None:
@@ -322,8 +327,7 @@ class OfflineGrader(MatchingBase):
             k = m.key_point
             false_statements.append(FalseStatement(quote=quote, correction=m.correction, key_point_index=k))
             if k is not None:
-                verdicts[k] = verdicts[k].model_copy(update={"verdict": "missed", "evidence": "",
-                                                             "note": f"常见误区：{m.claim}（应为：{m.correction}）"})
+                _miss(verdicts, k, f"常见误区：{m.claim}（应为：{m.correction}）")
 
     def _chunk_relation_share(self, text: str) -> float | None:
         """Share of the Chinese chunks (between spaces/punctuation) that contain a relation word. A

@@ -249,8 +249,7 @@ class Interview:
             else:
                 msg = f"参考答案（{entry.citation}）：\n{entry.answer}\n\n要点：\n{points}"
                 if entry.misconceptions:
-                    msg += "\n\n常见误区：\n" + "\n".join(f"- ✗ {m.claim} → ✓ {m.correction}"
-                                                         for m in entry.misconceptions)
+                    msg += "\n\n常见误区：\n" + "\n".join(f"- {m.display()}" for m in entry.misconceptions)
             reply = self._next_question([msg])
             reply.event, reply.grade = turn.status, turn.grade
             return reply

@@ -55,7 +55,7 @@ def entry_markdown(entry: Entry | None, corpus: Corpus | None = None) -> str:
     lines += [f"{i}. {kp}" for i, kp in enumerate(entry.key_points, 1)]
     if entry.misconceptions:
         lines += ["", "### 常见误区", ""]
-        lines += [f"- ✗ {m.claim} → ✓ {m.correction}" for m in entry.misconceptions]
+        lines += [f"- {m.display()}" for m in entry.misconceptions]
     if entry.follow_ups:
         lines += ["", "### 追问", ""]
         for f in entry.follow_ups:
