@@ -39,6 +39,8 @@ _PATTERNS = [
     r"deserves?\s+(a\s+)?(10|ten|full|perfect|100)",
     r"(mark|treat)\s+(all|every)\s+(key\s*points?|points?)\s+(as\s+)?covered",
     r"you\s+are\s+(now\s+)?(a|an|the)\s+[a-z ]{0,20}grader",
+    r"as\s+(the|a|an)\s+(grader|evaluator|examiner|scorer|scoring\s+model)\s*,?\s*(you|please)",
+    r"(output|return|give|assign|award|set)\s+(it\s+|this\s+)?(a\s+|the\s+)?(score|grade|mark)s?\s*(of|=|:|to|as)?\s*(10|ten|100|full|perfect)\b",
     r"[\"']?\s*score[\"']?\s*:\s*10",
     r"</?\s*(answer|candidate_answer|system|instructions?)\s*>",
 ]
