@@ -21,6 +21,7 @@ Metrics, per grader and split:
 - Spearman's rho between the score and the band midpoint (scipy);
 - ordering accuracy: within one entry, pairs whose band midpoints differ by >= 2 points that the
   grader orders the same way (ties count half);
+- partial>wrong: share of same-entry (partial, wrong) answer pairs the grader orders that way (ties half);
 - mean absolute distance outside the band, mean score per kind, grading latency p50/p95.
 
 Only public APIs of `tutor` are used (`build_grader`, `Grader.grade`, `load_corpus`, settings), so
@@ -81,6 +82,16 @@ def _spearman(xs: list[float], ys: list[float]) -> float:
     return float(spearmanr(xs, ys).statistic)
 
 
+def partial_over_wrong(rows: list[dict], scores: list[float]) -> float:
+    """Share of (partial, wrong) answer pairs of the same entry where the partial one scores higher
+    (ties count half); an entry may have several of each."""
+    by: dict[str, dict[str, list[float]]] = {}
+    for r, s in zip(rows, scores):
+        by.setdefault(r["entry_id"], {}).setdefault(r["kind"], []).append(s)
+    pairs = [(p, w) for k in by.values() for p in k.get("partial", []) for w in k.get("wrong", [])]
+    return sum(1.0 if p > w else 0.5 if p == w else 0.0 for p, w in pairs) / len(pairs) if pairs else 0.0
+
+
 def metrics(rows: list[dict], scores: list[float], latencies: list[float] | None = None) -> dict:
     """Band accuracy, Spearman, ordering accuracy and per-kind means for graded rows."""
     inside = [r["band"][0] <= s <= r["band"][1] for r, s in zip(rows, scores)]
@@ -108,6 +119,7 @@ def metrics(rows: list[dict], scores: list[float], latencies: list[float] | None
         "band_accuracy": round(sum(inside) / len(rows), 3) if rows else float("nan"),
         "spearman": round(_spearman(scores, mids), 3),
         "ordering_accuracy": round(agree / total, 3) if total else float("nan"),
+        "partial_over_wrong": round(partial_over_wrong(rows, scores), 3),
         "mean_outside": round(statistics.fmean(outside), 2) if rows else float("nan"),
         "per_kind": {k: {"mean": round(statistics.fmean(v), 2), "band_accuracy": round(sum(kind_hits[k]) / len(v), 2),
                          "n": len(v)} for k, v in sorted(kinds.items())},
@@ -152,11 +164,11 @@ def evaluate(grader, corpus, rows: list[dict], splits=("dev", "test")) -> dict:
 
 def _print(name: str, report: dict) -> None:
     print(f"\n## {name}")
-    print("| split | n | band acc | Spearman | ordering | mean outside | p50 ms | p95 ms |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| split | n | band acc | Spearman | ordering | partial>wrong | mean outside | p50 ms | p95 ms |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for split, m in report.items():
         print(f"| {split} | {m['n']} | {m['band_accuracy']} | {m['spearman']} | {m['ordering_accuracy']} | "
-              f"{m['mean_outside']} | {m.get('latency_ms_p50', '-')} | {m.get('latency_ms_p95', '-')} |")
+              f"{m['partial_over_wrong']} | {m['mean_outside']} | {m.get('latency_ms_p50', '-')} | {m.get('latency_ms_p95', '-')} |")
     for split, m in report.items():
         kinds = ", ".join(f"{k} {v['mean']} ({v['band_accuracy']:.0%})" for k, v in m["per_kind"].items())
         print(f"- {split} mean score per kind (band hit rate): {kinds}")

@@ -14,8 +14,9 @@ Random search over `OfflineParams` followed by one pass of coordinate refinement
     J = band_accuracy + 0.5 * spearman + 0.25 * ordering_accuracy
         + 0.25 * partial_over_wrong                                      (dev split only)
 
-(ordering: within an entry, complete > partial > wrong; see eval/grading_eval.py; partial_over_wrong:
-share of entries whose partial answer scores above the wrong one, ties half). A candidate is accepted
+(ordering: within an entry, complete > partial > wrong; partial_over_wrong: share of same-entry
+(partial, wrong) answer pairs where the partial one scores higher, ties half; both from
+eval/grading_eval.py). A candidate is accepted
 only if the corpus's own reference answers still grade high (`references_hold`, the constraint of
 tests/test_grading_reference.py). The search perturbs 3 random parameters of the best setting so far,
 then refines one coordinate at a time.
@@ -68,16 +69,6 @@ SPACE = {
 }
 
 
-def partial_over_wrong(rows: list[dict], scores: list[float]) -> float:
-    """Share of (partial, wrong) answer pairs of the same entry where the partial one scores higher
-    (ties count half); an entry may have several of each."""
-    by: dict[str, dict[str, list[float]]] = {}
-    for r, s in zip(rows, scores):
-        by.setdefault(r["entry_id"], {}).setdefault(r["kind"], []).append(s)
-    pairs = [(p, w) for k in by.values() for p in k.get("partial", []) for w in k.get("wrong", [])]
-    return sum(1.0 if p > w else 0.5 if p == w else 0.0 for p, w in pairs) / len(pairs) if pairs else 0.0
-
-
 def objective(m: dict) -> float:
     rho = m["spearman"] if m["spearman"] == m["spearman"] else 0.0  # NaN -> 0
     order = m["ordering_accuracy"] if m["ordering_accuracy"] == m["ordering_accuracy"] else 0.0
@@ -126,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
         grader = base.with_offline_params(params)
         kept, scores, lat, _ = grade_rows(grader, corpus, subset)
         m = metrics(kept, scores, lat)
-        m["partial_over_wrong"] = round(partial_over_wrong(kept, scores), 3)
         return m
 
     def valid(p: OfflineParams) -> bool:
