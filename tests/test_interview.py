@@ -174,6 +174,42 @@ def test_session_saves_and_resumes_after_restart(small_corpus, offline_grader, t
         store.load_text("no-such-session")
 
 
+def test_resumable_lists_a_profiles_unfinished_sessions_and_history_rebuilds_the_transcript(
+        small_corpus, offline_grader, tutor_env):
+    store = InterviewStore(Settings().data_dir)
+
+    def session(profile, answers):
+        s = Interview.start_new(small_corpus, offline_grader, InterviewConfig(n_questions=2, max_follow_ups=0, seed=1))
+        s.state.profile = profile
+        s.opening()
+        for a in answers:
+            s.answer(a)
+        store.save(s)
+        return s
+
+    alice = session("alice", [PARTIAL_SCALE])
+    legacy = session(None, [])  # saved before profiles were stored, or by `tutor interview --no-record`
+    done = session("alice", ["跳过", "跳过"])
+    assert done.state.finished
+    (store.dir / "damaged.json").write_text("{\"questions\": [", encoding="utf-8")  # never listed, never deleted
+
+    offered = store.resumable("alice")
+    assert [i for _, i in offered] == [alice.state.id]
+    assert "已完成 1/2 题" in offered[0][0]
+    assert [i for _, i in store.resumable("default")] == [legacy.state.id]
+    assert store.resumable("bob") == []
+    assert (store.dir / "damaged.json").is_file()
+
+    history = Interview.from_json(store.load_text(alice.state.id), small_corpus, offline_grader).history()
+    first = alice.state.questions[0].turns[0].prompt
+    assert history[0] == ("assistant", f"**第 1 题：{first}**")
+    assert history[1] == ("user", PARTIAL_SCALE)
+    assert history[2][0] == "assistant" and history[2][1].startswith("得分 ")
+    assert all(alice.state.questions[1].turns[0].prompt not in t for _, t in history)  # the open question is re-asked
+    assert Interview.from_json(store.load_text(done.state.id), small_corpus, offline_grader).history()[1] == \
+        ("assistant", "（跳过）")
+
+
 def test_offline_interview_on_the_real_corpus(tutor_env):
     corpus = load_corpus(Settings().corpus_dir, strict=False)
     grader = build_grader(Settings(grader="offline"), corpus)

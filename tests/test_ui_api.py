@@ -403,6 +403,56 @@ def test_login_names_select_progress_profiles(tmp_path_factory, ui_index):
         app.stop()
 
 
+def test_interview_resumes_after_a_restart_for_its_own_user_only(tmp_path_factory, ui_index):
+    """An unfinished interview survives closing the page and restarting the app: the login that took it
+    sees it under 未完成的面试 and continues at the question it stopped on, with its earlier answer in
+    the transcript; another login neither sees it nor can resume it by id."""
+    import shutil
+
+    from tests.ui_app import start_app
+
+    tmp = tmp_path_factory.mktemp("ui-resume")
+    shutil.copytree(ui_index, tmp / "data")
+    env = clean_env(tmp, TUTOR_AUTH="alice:pw-a,bob:pw-b")
+    app = start_app(tmp, env)
+    try:
+        alice = Client(app.url, auth=("alice", "pw-a"), verbose=False)
+        out = iv(alice.predict(["注意力"], "不限", 2, 0, False, api_name="/interview_start"))
+        first = entry_of(out["question"])
+        assert first is not None and "第 1/2 题" in out["question"]
+        mine = "缩放是为了让点积的方差不随维度增大，softmax 不会饱和，梯度不会消失。"
+        out = iv(alice.predict(mine, False, api_name="/interview_answer"))
+        assert "第 2/2 题" in out["question"]
+        second = out["question"]
+    finally:
+        app.stop()
+
+    app = start_app(tmp, env)  # the same data directory, a new process: every gr.State is gone
+    try:
+        alice = Client(app.url, auth=("alice", "pw-a"), verbose=False)
+        bob = Client(app.url, auth=("bob", "pw-b"), verbose=False)
+        offered = bob.predict(api_name="/interview_resumable")  # the dropdown's update: choices and value
+        assert offered["choices"] == [] and offered["value"] is None  # bob has nothing to resume
+        offered = alice.predict(api_name="/interview_resumable")
+        (label, session_id), = offered["choices"]
+        assert offered["value"] == session_id and "已完成 1/2 题" in label
+        assert (tmp / "data" / "interviews" / f"{session_id}.json").is_file()
+
+        out = iv(bob.predict(session_id, False, api_name="/interview_resume"))
+        assert "找不到可以继续的面试" in out["status"]
+
+        out = iv(alice.predict(session_id, False, api_name="/interview_resume"))
+        assert out["question"] == second  # the question it stopped on, not a new interview
+        shown = [(m["role"], text(m)) for m in out["transcript"]]
+        assert ("user", mine) in shown and any(first.question in t for r, t in shown if r == "assistant")
+        assert any("我们继续上次的面试" in t for _, t in shown)
+        out = iv(alice.predict("不知道", False, api_name="/interview_answer"))
+        assert "面试已结束" in out["question"] and out["report"].startswith("# 模拟面试报告")
+        assert alice.predict(api_name="/interview_resumable")["choices"] == []  # finished: no longer offered
+    finally:
+        app.stop()
+
+
 def test_startup_benchmark(offline_app):
     """Cold start of `python app.py` to the first HTTP 200 with the index built, and RSS after start."""
     ARTIFACTS.mkdir(exist_ok=True)

@@ -98,6 +98,7 @@ class InterviewState(BaseModel):
     asked: list[str] = []  # every entry id asked, main or follow-up
     questions: list[QuestionRecord] = []
     finished: bool = False
+    profile: str | None = None  # whose interview (the login name with TUTOR_AUTH): the web page resumes only its own
 
 
 class Reply(BaseModel):
@@ -315,6 +316,24 @@ class Interview:
         return plan_offline(entry, grade, self.corpus, used, asked, probed)
 
     # ---- output ----------------------------------------------------------------------------------
+
+    def history(self) -> list[tuple[str, str]]:
+        """The conversation so far as (role, text) pairs, role "assistant" or "user", rebuilt from the
+        state: what a resumed session shows before it re-asks the current question (which is left out)."""
+        out: list[tuple[str, str]] = []
+        outcome = {"skipped": "（跳过）", "dont_know": "（不知道，已看要点）", "revealed": "（已看参考答案）"}
+        for n, q in enumerate(self.state.questions, 1):
+            for turn in q.turns:
+                if turn is self.current:
+                    return out
+                out.append(("assistant", f"**{'第 %d 题：' % n if turn.kind == 'main' else '追问：'}{turn.prompt}**"))
+                if turn.status == "answered" and turn.answer:
+                    out.append(("user", turn.answer))
+                    if turn.grade is not None:
+                        out.append(("assistant", f"得分 {turn.grade.score:g}/10。"))
+                elif turn.status in outcome:
+                    out.append(("assistant", outcome[turn.status]))
+        return out
 
     def report(self) -> str:
         from tutor.interview_report import render_report

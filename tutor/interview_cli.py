@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
             priority = interview_priority(progress, profile)
         session = Interview.start_new(corpus, grader, config, llm=llm, priority=priority)
+        session.state.profile = profile  # None with --no-record: then it counts as the configured profile's
     print(f"【{grader.describe()}】 面试 id：{session.state.id}")
     from tutor.speech_cli import SpeechError, VoiceIO  # voice answers / questions read aloud (tutor/speech.py)
 

@@ -15,10 +15,12 @@ Trade-off: per-topic averages weigh every question equally, regardless of diffic
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import tempfile
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 
 from tutor.corpus import Corpus
@@ -135,6 +137,30 @@ class InterviewStore:
             return []
         files = sorted(self.dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         return [p.stem for p in files if not p.name.startswith(".tmp-")]
+
+    def resumable(self, profile: str, default_profile: str = "default", limit: int = 20) -> list[tuple[str, str]]:
+        """(label, id) of `profile`'s unfinished sessions, most recent first. Sessions saved without a
+        profile (before profiles were stored, or by `tutor interview --no-record`) belong to
+        `default_profile`. Read as plain JSON (this module must not import the session logic); files
+        that are not sessions are left out here, and `load_text` names them when asked."""
+        out = []
+        for session_id in self.ids():
+            try:
+                state = json.loads(self.load_text(session_id))
+                questions = state["questions"]
+                if state.get("finished") or not questions or (state.get("profile") or default_profile) != profile:
+                    continue
+                answered = sum(1 for q in questions if q.get("done"))
+                current = questions[-1]["turns"][0]["prompt"]
+                total = state["config"]["n_questions"]
+                when = datetime.fromisoformat(state["updated_at"]).astimezone().strftime("%m-%d %H:%M")  # local time
+            except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+                continue
+            current = current if len(current) <= 24 else current[:24] + "…"
+            out.append((f"{when} · 已完成 {answered}/{total} 题 · 当前：{current}", session_id))
+            if len(out) >= limit:
+                break
+        return out
 
     def load_text(self, session_id: str) -> str:
         path = self.dir / f"{session_id}.json"

@@ -3,7 +3,10 @@
 Design. The interview logic is `tutor.interview.Interview`; this tab only feeds it answers and shows
 what it says. Each browser session keeps an `InterviewRun` in a `gr.State`: the `Interview`, the
 transcript shown, and the report file once written. After every event the session is saved as JSON
-under `data_dir/interviews` (the same store as `tutor interview`, so `--resume` works on it).
+under `data_dir/interviews` (the same store as `tutor interview`, so `--resume` works on it), with the
+profile that took it: 未完成的面试 lists that profile's unfinished sessions (refreshed when the page
+loads), and 继续这场面试 rebuilds the transcript from the saved turns and re-asks the open question,
+so closing the tab or restarting the app loses nothing.
 
 Answering: typed text, or a recording/upload that is transcribed into the *editable* answer box
 (`tutor.ui.voice`), so the candidate checks the transcript before it is graded. Each graded answer
@@ -59,6 +62,8 @@ class InterviewTab:
     voice_on: gr.Checkbox
     state: gr.State
     practice: Callable  # (entry_id, follow_ups, voice_on, run, request) -> outputs: a one-question practice
+    resume_pick: gr.Dropdown  # the unfinished interviews; `resumable` refreshes it (on page load)
+    resumable: Callable
 
 
 def report_dir() -> Path:
@@ -97,6 +102,12 @@ def build_interview_tab(svc: Services) -> InterviewTab:
             with gr.Row():
                 start = gr.Button("开始面试", variant="primary", elem_id="iv-start")
                 finish = gr.Button("结束面试并生成报告", elem_id="iv-finish")
+            with gr.Row(equal_height=True):
+                # choices differ per login and change as interviews end: refreshed on load and on focus,
+                # so the server-side list is not authoritative; `resume_interview` checks the id itself
+                resume_pick = gr.Dropdown([], value=None, label="未完成的面试（关掉页面或重启后可以接着答）", scale=3,
+                                          allow_custom_value=True, elem_id="iv-resume-pick")
+                resume = gr.Button("继续这场面试", scale=1, elem_id="iv-resume")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 question = gr.Markdown(NO_INTERVIEW, latex_delimiters=LATEX, elem_id="iv-question",
@@ -181,7 +192,7 @@ def build_interview_tab(svc: Services) -> InterviewTab:
             return blank("请先在题库中选择一道题。", run)
         config = InterviewConfig(n_questions=1, max_follow_ups=int(fu))
         profile = svc.profile(getattr(request, "username", None))
-        run = InterviewRun(svc.new_interview(config, only=entry.id), profile=profile)
+        run = InterviewRun(svc.new_interview(config, only=entry.id, profile=profile), profile=profile)
         return view(run, run.session.opening(), speak, f"单题练习：{entry.question}", fresh=True)
 
     def submit_answer(text, speak, run):
@@ -208,6 +219,26 @@ def build_interview_tab(svc: Services) -> InterviewTab:
             run.transcript.append({"role": "assistant", "content": "面试提前结束，下面是本次面试的报告。"})
         return view(run, Reply(event="finished", finished=True), speak)
 
+    def resumable(request: gr.Request):
+        """The request's unfinished interviews, most recent first (refreshed on page load and on focus)."""
+        profile = svc.profile(getattr(request, "username", None))
+        choices = store.resumable(profile, default_profile=svc.profile(None))
+        return gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+    def resume_interview(session_id, speak, run, request: gr.Request):
+        if not session_id:
+            return blank("没有可以继续的面试：先开始一场新的。", run)
+        profile = svc.profile(getattr(request, "username", None))
+        if session_id not in dict((i, l) for l, i in store.resumable(profile, default_profile=svc.profile(None))):
+            return blank(f"找不到可以继续的面试 `{session_id}`：它可能已经结束，或属于其他用户。", run)
+        try:
+            session = Interview.from_json(store.load_text(session_id), svc.corpus, svc.grader, svc.grader.llm)
+        except (OSError, ValueError) as exc:  # a damaged file: say which, delete nothing
+            return blank(f"这场面试的记录无法读取（{store.dir / (session_id + '.json')}）：{str(exc)[:200]}", run)
+        run = InterviewRun(session, profile=profile)
+        run.transcript = [{"role": role, "content": text} for role, text in session.history()]
+        return view(run, session.opening(), speak, fresh=True)
+
     def transcribe(path, run):
         turn = run.session.current if run is not None else None
         text, message = svc.voice.transcribe(path, svc.entry(turn.entry_id) if turn else None)
@@ -223,8 +254,10 @@ def build_interview_tab(svc: Services) -> InterviewTab:
     for name, label in COMMANDS.items():
         buttons[name].click(command(label), [voice_on, state], outputs, api_name=f"interview_{name}")
     finish.click(finish_interview, [voice_on, state], outputs, api_name="interview_finish")
+    resume_pick.focus(resumable, None, [resume_pick], api_name="interview_resumable", queue=False)
+    resume.click(resume_interview, [resume_pick, voice_on, state], outputs, api_name="interview_resume")
     audio.upload(transcribe, [audio, state], [answer, status, state], api_name="interview_transcribe",
                  concurrency_limit=2, concurrency_id="speech")
     audio.stop_recording(transcribe, [audio, state], [answer, status, state], api_name="interview_transcribe_recording",
                          concurrency_limit=2, concurrency_id="speech")
-    return InterviewTab(outputs, follow_ups, voice_on, state, practice)
+    return InterviewTab(outputs, follow_ups, voice_on, state, practice, resume_pick, resumable)

@@ -79,4 +79,5 @@ def build_app(settings: Settings, retriever) -> gr.Blocks:
         chat.open_in_bank.click(open_in_bank, [chat.citations], [tabs, bank.results, bank.selected],
                                 api_name="chat_open_in_bank")
         app.load(svc.warm_up, None, None, api_name="warm_up", queue=False)
+        app.load(interview.resumable, None, [interview.resume_pick], queue=False)
     return app

@@ -117,6 +117,7 @@ class Services:
 
             priority = interview_priority(store, profile)
         session = Interview.start_new(self.corpus, grader, config, llm=grader.llm, priority=priority)
+        session.state.profile = profile  # the page offers to resume only the profile's own interviews
         if only is not None:
             session.state.pool = [only]  # practise exactly this entry (code entries included)
         return session
