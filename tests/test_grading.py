@@ -170,6 +170,21 @@ def test_keyword_stuffing_and_echo_are_flagged(offline, corpus, calibration):
     assert all(g.score <= 1.5 for g in echo)
 
 
+@pytest.mark.parametrize("entry_id, answer, stuffed", [
+    # short correct sentences without a relation word (all were flagged before): not stuffing
+    ("top-k-top-p-temperature", "温度越高生成越随机，top-k就是从前k个里选。", False),
+    ("why-lora", "LoRA参数少，训练省显存，效果接近全量微调。", False),
+    ("reward-model-training", "用人类排序数据训练一个打分模型，给好回答高分差回答低分。", False),
+    # keyword lists, by spaces or by commas with one term per item: still stuffing
+    ("why-lora", "LoRA 低秩 BA 冻结 显存 秩r alpha 全量微调 合并", True),
+    ("why-lora", "低秩，冻结，显存，全量微调，合并，秩。", True),
+    ("kv-cache", "KV Cache、显存、GQA、prefill、decode、带宽、序列长度", True),
+])
+def test_short_sentences_are_not_keyword_stuffing(offline, corpus, entry_id, answer, stuffed):
+    grade = offline.grade(corpus.get(entry_id), answer)
+    assert ("keyword_stuffing" in grade.flags) == stuffed, (grade.score, grade.flags)
+
+
 def test_contradiction_becomes_a_false_statement(offline, corpus):
     entry = corpus.get("layernorm-vs-batchnorm")
     right = offline.grade(entry, "BN 在 batch 维上统计每个特征的均值方差；LayerNorm 训练和推理计算一致，不依赖 batch。")

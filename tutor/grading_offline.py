@@ -42,6 +42,7 @@ split); their provenance is recorded next to the defaults. Pure Python: a few ms
 from __future__ import annotations
 
 import re
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,7 @@ from tutor.textnorm import CJK_RE, RELATION_WORDS, STOPWORDS, cjk_ratio, is_form
 
 
 STUFFING_CHUNK_MAX_CHARS = 400
+_SENTENCE_PUNCT = re.compile(r"[，,。；;！!？?]")
 _DENIAL_RE = re.compile(r"认为|以为|误以为|说成|当成|当作|不是|并非|而不是")  # reporting a belief, not holding it
 
 @dataclass(frozen=True)
@@ -194,7 +196,8 @@ class OfflineGrader(MatchingBase):
             # structured answer (lists, bold terms, formulas) has many short chunks and is not
             # stuffing (on the corpus's own reference answers, 40 of 184 tripped it otherwise).
             short = len(text) <= STUFFING_CHUNK_MAX_CHARS
-            if ratio < p.stuffing_ratio or (short and chunks is not None and chunks < p.stuffing_chunk_ratio):
+            if (ratio < p.stuffing_ratio or (short and chunks is not None and chunks < p.stuffing_chunk_ratio)) \
+                    and not self._reads_as_sentences(text):
                 flags.append("keyword_stuffing")
                 cap = min(cap, p.stuffing_cap)
         if content:
@@ -328,6 +331,16 @@ class OfflineGrader(MatchingBase):
             false_statements.append(FalseStatement(quote=quote, correction=m.correction, key_point_index=k))
             if k is not None:
                 _miss(verdicts, k, f"常见误区：{m.claim}（应为：{m.correction}）")
+
+    def _reads_as_sentences(self, text: str) -> bool:
+        """Punctuated clauses that each say at least two things ("LoRA参数少，训练省显存。"): a short
+        correct answer, not a keyword list, even with no relation word in it. A list separated by
+        spaces, or by commas with one term per item ("自注意力，多头，缩放"), is not. (On the tuning
+        answers this exempted 15 sentences flagged as stuffing and none of the 43 keyword lists.)"""
+        chunks = [c for c in _SENTENCE_PUNCT.split(text.strip()) if c.strip()]
+        if len(chunks) < 2 or len(text.split()) > len(chunks) + 2:
+            return False
+        return statistics.mean(len(self.analyzer.content_terms(c)) for c in chunks) >= 2
 
     def _chunk_relation_share(self, text: str) -> float | None:
         """Share of the Chinese chunks (between spaces/punctuation) that contain a relation word. A
