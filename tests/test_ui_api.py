@@ -207,6 +207,7 @@ def test_offline_interview_typed_answers_commands_follow_ups_and_report(offline_
     assert grade.count("| ✓ 已覆盖 |") >= 3  # the reference answer covers the key points
     assert "| 判定 | 要点 | 回答中的依据 |" in grade and "✓ 已覆盖" in grade and "「" in grade  # evidence quoted
     assert "离线评分" in grade and "**接下来**" in grade
+    assert "判断不了说法对不对" in grade and "TUTOR_LLM_MODEL" in grade  # what an offline score cannot mean
     assert out["answer"] == ""  # the box is cleared for the next answer
     roles = [m["role"] for m in out["transcript"]]
     assert roles.count("user") == 1
@@ -315,6 +316,7 @@ def test_llm_interview_grades_with_the_model_and_follows_up(llm_app):
     server.reply_json({"question": "为什么不是除以 d_k？", "entry_id": entry.id, "key_points": [n]})
     out = iv(c.predict(answer, False, api_name="/interview_answer"))
     assert "大模型评分" in out["grade"] and "还可以写出公式" in out["grade"]
+    assert "判断不了说法对不对" not in out["grade"]  # the offline caveat is for offline grades only
     assert out["grade"].count("✓ 已覆盖 |") == 3 and "「点积的方差等于 d_k」" in out["grade"]
     assert out["question"] == "### 追问：为什么不是除以 d_k？"
     graded = server.chat_requests[-2].body["messages"][-1]["content"]
@@ -334,6 +336,7 @@ def test_llm_failures_fall_back_to_offline_grading_and_follow_ups(llm_app):
     server.error(503, "overloaded")  # the follow-up call
     out = iv(c.predict("KV Cache 缓存每层已经算过的 K 和 V，解码时只算新 token。", False, api_name="/interview_answer"))
     assert "大模型评分失败" in out["grade"] and "已回退" in out["grade"]
+    assert "判断不了说法对不对" in out["grade"]  # fell back: an offline grade, with its caveat
     assert "大模型追问不可用" in "".join(text(m) for m in out["transcript"])
     assert out["question"].startswith("### 追问：")  # the interview goes on with the entry's own follow-up
     assert server.pending() == 0

@@ -67,6 +67,12 @@ def entry_markdown(entry: Entry | None, corpus: Corpus | None = None) -> str:
     return "\n".join(lines)
 
 
+# The offline grader checks which key points are *said*, not whether what is said is right: on held-out
+# answers a fluent wrong answer averages about as much as a short correct one (docs/GRADING.md).
+OFFLINE_CAVEAT = ("离线评分只核对回答有没有说到要点里的内容，判断不了说法对不对：说错但用词到位的回答也可能得分，"
+                  "换了说法的正确回答也可能被判遗漏。配置大模型（TUTOR_LLM_MODEL）后会逐条判断对错。")
+
+
 def grade_markdown(grade: Grade | None, follow_up: str | None = None) -> str:
     """The grade card: score, the key-point checklist with evidence, false statements, feedback."""
     if grade is None:
@@ -84,6 +90,8 @@ def grade_markdown(grade: Grade | None, follow_up: str | None = None) -> str:
         lines += [f"- 「{f.quote}」→ {f.correction}" for f in grade.false_statements]
     lines += ["", f"**点评**：{grade.feedback}"]
     lines += [f"> {n}" for n in grade.notices]
+    if grade.grader == "offline":  # say what the score can and cannot mean (docs/GRADING.md)
+        lines += ["", f"<small>{OFFLINE_CAVEAT}</small>"]
     if follow_up:
         lines += ["", f"**接下来**：{follow_up}"]
     return "\n".join(lines)
