@@ -176,6 +176,36 @@ def test_two_question_interview_typed_and_spoken(page, tmp_path, offline_app):
     shot(page, "interview-report")
 
 
+def test_unfinished_interview_resumes_after_a_page_reload(page, offline_app):
+    page.get_by_role("tab", name="模拟面试").click()
+    for slider, value in (("#iv-n", "2"), ("#iv-follow-ups", "0")):
+        box = page.locator(f"{slider} input[type=number]")
+        box.fill(value)
+        box.press("Enter")
+    page.locator("#iv-start").click()
+    page.locator("#iv-question h3").filter(has_text="第 1/2 题").wait_for()
+    first = entry_of(page)
+    mine = "我先说核心：" + first.key_points[0]
+    page.locator("#iv-answer textarea").fill(mine)
+    page.locator("#iv-submit").click()
+    page.locator("#iv-question h3").filter(has_text="第 2/2 题").wait_for()
+    second = page.locator("#iv-question h3").inner_text()
+
+    page.reload()  # the browser session's state is gone; the saved interview is not
+    page.get_by_text("当前模式").wait_for()
+    page.get_by_role("tab", name="模拟面试").click()
+    assert "还没有开始面试" in page.locator("#iv-question").inner_text()
+    pick = page.locator("#iv-resume-pick input")
+    page.wait_for_function("() => document.querySelector('#iv-resume-pick input').value.includes('已完成 1/2 题')")
+    assert first.question[:10] not in pick.input_value()  # it names the open question, not the answered one
+    page.locator("#iv-resume").click()
+    page.locator("#iv-question h3").filter(has_text=second).wait_for()
+    transcript = page.locator("#iv-transcript")
+    transcript.get_by_text("我们继续上次的面试").wait_for()
+    assert mine in transcript.inner_text() and first.question in transcript.inner_text()
+    shot(page, "interview-resumed")
+
+
 def test_bank_search_entry_and_practice(page):
     page.get_by_role("tab", name="题库").click()
     page.locator("#bank-query textarea, #bank-query input").first.fill("旋转位置编码 RoPE")
