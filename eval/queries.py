@@ -28,7 +28,7 @@ from pathlib import Path
 
 DEFAULT_QUERIES = Path(__file__).parent / "data" / "queries.jsonl"
 SPLITS = ("dev", "test")
-STYLES = ("colloquial", "mixed", "english", "keyword", "typo", "interviewer")
+STYLES = ("colloquial", "mixed", "english", "keyword", "typo", "interviewer", "misconception")
 
 
 class QueryFileError(ValueError):

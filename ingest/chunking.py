@@ -91,6 +91,8 @@ def chunk_entry(entry: Entry, max_chars: int = MAX_CHARS) -> list[Chunk]:
         buf = f"{buf}\n\n{text}" if buf else text
     if buf:
         texts.append((section, buf))
+    if entry.misconceptions:
+        texts.append(("常见误区", "\n".join(f"误：{m.claim}；正：{m.correction}" for m in entry.misconceptions)))
 
     chunks, seen = [], set()
     for n, (sec, body) in enumerate(texts):
@@ -105,7 +107,7 @@ def chunk_entry(entry: Entry, max_chars: int = MAX_CHARS) -> list[Chunk]:
     return chunks
 
 
-CHUNK_CACHE_VERSION = "1"
+CHUNK_CACHE_VERSION = "2"
 
 
 def chunk_corpus(entries: list[Entry], max_chars: int = MAX_CHARS, cache_dir: Path | None = None) -> list[Chunk]:

@@ -503,6 +503,22 @@ def test_cli_ask_offline_answers_the_syllabus_question_from_the_right_entry(tmp_
     assert "Traceback" not in proc.stderr
 
 
+def test_a_question_asked_from_a_misconception_gets_the_correction(tmp_path):
+    """"梯度裁剪会改变梯度的方向吧" is asked from a belief the entry lists under 常见误区: offline,
+    the answer shows the list (✗ claim → ✓ correction); with a model, the context carries it."""
+    from tutor.prompts import format_entry
+
+    corpus = load_corpus(REPO / "corpus", strict=False)
+    entry = corpus.get("gradient-clipping")
+    belief = next(m for m in entry.misconceptions if "方向" in m.claim)
+    proc = run_cli(["ask", "梯度裁剪会改变梯度的方向吧"], {"TUTOR_DATA_DIR": str(tmp_path / "data"), "CWD": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert f"### {entry.question} [1]" in proc.stdout
+    assert "**常见误区**" in proc.stdout and belief.display() in proc.stdout
+    context = format_entry(1, entry)
+    assert "常见误区" in context and f"- 误：{belief.claim} ｜ 正：{belief.correction}" in context
+
+
 def test_cli_chat_streams_from_llm_and_keeps_key_secret(tutor_env, corpus_dir, openai_server, monkeypatch,
                                                        capsys):
     from tutor.cli import main

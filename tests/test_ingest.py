@@ -184,3 +184,17 @@ def test_ingest_killed_half_way_leaves_a_usable_index(settings, tmp_path):
     report = ingest_corpus(settings, progress=False)
     assert report.deleted >= len(old_ids - expected_ids(settings)) > 0
     assert stored_ids(settings) == expected_ids(settings)
+
+
+def test_common_misconceptions_get_a_chunk_of_their_own():
+    """Questions are often asked from a wrong belief; the 常见误区 pairs are embedded so such a
+    question finds its entry (eval/README.md: the misconception-phrased queries)."""
+    from ingest.chunking import chunk_entry
+    from tutor.corpus import load_corpus
+    from tutor.settings import PROJECT_ROOT
+
+    entry = load_corpus(PROJECT_ROOT / "corpus", strict=False).get("gradient-clipping")
+    chunks = [c for c in chunk_entry(entry) if c.metadata["section"] == "常见误区"]
+    assert len(chunks) == 1 and chunks[0].text.startswith(entry.question)
+    for m in entry.misconceptions:
+        assert f"误：{m.claim}；正：{m.correction}" in chunks[0].text

@@ -4,6 +4,7 @@ Design: the best-matching entry *is* an answer written for interviews, so offlin
 rather than a list of search hits: the entry's answer (whole when it is short, otherwise the
 opening plus the paragraphs that share the most terms with the question, in their original order,
 with "……" where text was left out), its key points (the checklist an interviewer grades against),
+its common misconceptions (many questions are asked from one of those beliefs),
 the follow-up questions an interviewer would ask next, and related entries. Everything is cited
 `[n]` with the same closing sources list as LLM mode, so the user can open the full entry.
 
@@ -137,6 +138,9 @@ def offline_answer(question: str, result, corpus: Corpus, shown: set[str] = froz
         parts += ["", "（以上为与问题最相关的段落节选，完整答案见 [1]。）"]
     parts += ["", "**要点**（面试回答应覆盖）[1]"]
     parts += [f"- {p}" for p in best.key_points]
+    if best.misconceptions:  # a question is often asked from one of these beliefs: correct it in place
+        parts += ["", "**常见误区**（✗ 错误说法 → ✓ 正确说法）[1]"]
+        parts += [f"- {m.display()}" for m in best.misconceptions]
     if best.follow_ups:
         parts += ["", "**面试官可能追问**"]
         for f in best.follow_ups:

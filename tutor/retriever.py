@@ -2,7 +2,8 @@
 
 Signals, each computed per *entry* (users want the question that answers them, not a loose chunk):
 - `head`: BM25 over the entry's question, aliases, tags and key points (how people ask);
-- `body`: BM25 over the answer prose, code blocks left out (what the entry explains);
+- `body`: BM25 over the answer prose, code blocks left out, and the 常见误区 pairs (what the entry
+  explains; the wrong claims there are how some users ask, but in `head` they outweighed the question);
 - `dense`: best cosine similarity among the entry's chunks in Chroma (typo- and paraphrase-
   tolerant with the hashing embedder; semantic with a neural one);
 - `exact`: the query *is* one of the entry's phrasings (after removing case, width, punctuation).
@@ -63,6 +64,7 @@ DENSE_RELEVANT = {"hashing": 0.25}
 DENSE_CANDIDATES = 40
 MAX_QUERY_CHARS = 2000
 CODE_PRIOR = 0.7  # ties 0.8 on dev (same figures); 0.7 keeps "RMSNorm 好在哪" on the explanation entry
+DOCS_VERSION = "d2"  # what the head/body documents contain (d2: the body includes 常见误区); keys the token cache
 CONCEPT_REPEAT = 2  # a glossary concept in the query counts this many times in BM25
 _FENCE = re.compile(r"```.*?```", re.DOTALL)  # code identifiers are noise for BM25 over prose
 CODE_TAGS = {"手撕代码", "code"}
@@ -167,7 +169,7 @@ class HybridIndex:
 
     def _tokens(self, cache_dir: Path | None):
         """Tokenised head/body documents, cached on disk by entry content hash."""
-        cache_file = cache_dir / f"tokens-{tokenizer_version()}.json" if cache_dir else None
+        cache_file = cache_dir / f"tokens-{tokenizer_version()}-{DOCS_VERSION}.json" if cache_dir else None
         cache: dict = {}
         if cache_file and cache_file.exists():
             try:
@@ -293,7 +295,8 @@ def _tokenize_entries(entries: dict[str, Entry]) -> dict[str, tuple[list[str], l
     """content hash -> (head tokens, body tokens). Thousands of entries (a first load of a large
     corpus: ~10 ms of jieba per entry) are tokenised in worker processes, one per core."""
     docs = {key: (" ".join([e.question, *e.aliases, *e.aliases, " ".join(e.tags), *e.key_points]),
-                  _FENCE.sub(" ", e.answer)) for key, e in entries.items()}
+                  " ".join([_FENCE.sub(" ", e.answer), *(f"{m.claim} {m.correction}" for m in e.misconceptions)]))
+            for key, e in entries.items()}
     workers = os.cpu_count() or 1
     if len(docs) < PARALLEL_MIN_ENTRIES or workers < 2:
         return {key: (tokenize(head), tokenize(body)) for key, (head, body) in docs.items()}
