@@ -186,6 +186,18 @@ def test_grader_turns_a_listed_misconception_into_a_false_statement(real):
     assert checked == 25
 
 
+def test_a_key_point_stated_correctly_elsewhere_keeps_its_credit(real):
+    """The false sentence costs points and is listed, but the key point earned by a different,
+    correct sentence stays covered (its evidence is that sentence)."""
+    corpus, grader = real
+    entry = corpus.get("gradient-clipping")
+    right = "梯度裁剪是为了防止异常大的梯度让一步更新走得太远，把训练搞崩。"
+    grade = grader.grade(entry, right + "另外，用了 Adam 就不需要梯度裁剪了。")
+    assert [f.quote for f in grade.false_statements] == ["用了 Adam 就不需要梯度裁剪了"]
+    assert grade.key_points[0].verdict == "covered" and grade.key_points[0].evidence in right
+    assert grade.score < grader.grade(entry, right).score
+
+
 def test_misconceptions_reach_the_llm_prompt_and_the_entry_page(real):
     corpus, _ = real
     e = next(e for e in corpus.entries if e.misconceptions)

@@ -118,6 +118,14 @@ class OfflineParams:
     embed_ceiling: float = 0.8
 
 
+def _overlaps(a: str, b: str, text: str) -> bool:
+    """Do quotes a and b of `text` share any characters of it (by their first positions)?"""
+    i, j = text.find(a), text.find(b)
+    if i < 0 or j < 0:
+        return a in b or b in a
+    return i < j + len(b) and j < i + len(a)
+
+
 def _miss(verdicts: list[KeyPointVerdict], k: int, note: str) -> None:
     """A key point loses its credit because the answer says something false about it."""
     verdicts[k] = verdicts[k].model_copy(update={"verdict": "missed", "evidence": "", "note": note})
@@ -321,7 +329,8 @@ class OfflineGrader(MatchingBase):
     def _listed_misconceptions(self, prep: PreparedEntry, text: str, verdicts: list[KeyPointVerdict],
                                false_statements: list[FalseStatement]) -> None:
         """Clauses stating one of the entry's 常见误区 (`tutor/grading_misconceptions.py`): a false
-        statement each, and the key point the correction restates loses its credit."""
+        statement each, and the key point the correction restates loses its credit if that credit
+        came from the same words."""
         p = self.params
         for m, quote in grading_misconceptions.find(self.analyzer, prep.misconceptions, text,
                                                     p.misconception_crux, p.misconception_frame):
@@ -329,7 +338,10 @@ class OfflineGrader(MatchingBase):
                 continue
             k = m.key_point
             false_statements.append(FalseStatement(quote=quote, correction=m.correction, key_point_index=k))
-            if k is not None:
+            # The key point loses its credit unless it was earned by another part of the answer: a
+            # correct statement elsewhere stays credited (the false one still costs false_penalty).
+            evidence = verdicts[k].evidence if k is not None else ""
+            if k is not None and (not evidence or _overlaps(evidence, quote, text)):
                 _miss(verdicts, k, f"常见误区：{m.claim}（应为：{m.correction}）")
 
     def _reads_as_sentences(self, text: str) -> bool:
