@@ -72,6 +72,16 @@ def entry_of(page) -> object:
     return entry
 
 
+def start_two_questions(page) -> None:
+    """On the 模拟面试 tab: 2 questions, no follow-ups, start, wait for the first question."""
+    for slider, value in (("#iv-n", "2"), ("#iv-follow-ups", "0")):
+        box = page.locator(f"{slider} input[type=number]")
+        box.fill(value)
+        box.press("Enter")
+    page.locator("#iv-start").click()
+    page.locator("#iv-question h3").filter(has_text="第 1/2 题").wait_for()
+
+
 def good_answer(entry) -> str:
     """The reference answer: a well-covered answer whatever the grader's tuning (keyword lists are penalised)."""
     return entry.answer[:2000]
@@ -126,12 +136,7 @@ def test_two_question_interview_typed_and_spoken(page, tmp_path, offline_app):
     topics.fill("注意力")
     topics.press("Enter")
     page.keyboard.press("Escape")
-    for slider, value in (("#iv-n", "2"), ("#iv-follow-ups", "0")):
-        box = page.locator(f"{slider} input[type=number]")
-        box.fill(value)
-        box.press("Enter")
-    page.locator("#iv-start").click()
-    page.locator("#iv-question h3").filter(has_text="第 1/2 题").wait_for()
+    start_two_questions(page)
 
     # Question 1: typed.
     entry = entry_of(page)
@@ -178,12 +183,7 @@ def test_two_question_interview_typed_and_spoken(page, tmp_path, offline_app):
 
 def test_unfinished_interview_resumes_after_a_page_reload(page, offline_app):
     page.get_by_role("tab", name="模拟面试").click()
-    for slider, value in (("#iv-n", "2"), ("#iv-follow-ups", "0")):
-        box = page.locator(f"{slider} input[type=number]")
-        box.fill(value)
-        box.press("Enter")
-    page.locator("#iv-start").click()
-    page.locator("#iv-question h3").filter(has_text="第 1/2 题").wait_for()
+    start_two_questions(page)
     first = entry_of(page)
     mine = "我先说核心：" + first.key_points[0]
     page.locator("#iv-answer textarea").fill(mine)
