@@ -202,7 +202,7 @@ def test_resumable_lists_a_profiles_unfinished_sessions_and_history_rebuilds_the
 
     history = Interview.from_json(store.load_text(alice.state.id), small_corpus, offline_grader).history()
     first = alice.state.questions[0].turns[0].prompt
-    assert history[0] == ("assistant", f"**第 1 题：{first}**")
+    assert history[0] == ("assistant", f"**第 1/2 题：{first}**")
     assert history[1] == ("user", PARTIAL_SCALE)
     assert history[2][0] == "assistant" and history[2][1].startswith("得分 ")
     assert all(alice.state.questions[1].turns[0].prompt not in t for _, t in history)  # the open question is re-asked

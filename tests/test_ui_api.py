@@ -446,6 +446,7 @@ def test_interview_resumes_after_a_restart_for_its_own_user_only(tmp_path_factor
 
         out = iv(alice.predict(session_id, False, api_name="/interview_resume"))
         assert out["question"] == second  # the question it stopped on, not a new interview
+        assert re.search(r"### 得分 [\d.]+ / 10", out["grade"]) and first.question in out["grade"]  # the last card
         shown = [(m["role"], text(m)) for m in out["transcript"]]
         assert ("user", mine) in shown and any(first.question in t for r, t in shown if r == "assistant")
         assert any("我们继续上次的面试" in t for _, t in shown)

@@ -326,7 +326,8 @@ class Interview:
             for turn in q.turns:
                 if turn is self.current:
                     return out
-                out.append(("assistant", f"**{'第 %d 题：' % n if turn.kind == 'main' else '追问：'}{turn.prompt}**"))
+                label = f"第 {n}/{self.state.config.n_questions} 题：" if turn.kind == "main" else "追问："
+                out.append(("assistant", f"**{label}{turn.prompt}**"))
                 if turn.status == "answered" and turn.answer:
                     out.append(("user", turn.answer))
                     if turn.grade is not None:

@@ -237,7 +237,10 @@ def build_interview_tab(svc: Services) -> InterviewTab:
             return blank(f"这场面试的记录无法读取（{store.dir / (session_id + '.json')}）：{str(exc)[:200]}", run)
         run = InterviewRun(session, profile=profile)
         run.transcript = [{"role": role, "content": text} for role, text in session.history()]
-        return view(run, session.opening(), speak, fresh=True)
+        reply = session.opening()
+        graded = [t.grade for q in session.state.questions for t in q.turns if t.grade is not None]
+        reply.grade = graded[-1] if graded else None  # the card shows the last grade, as before the restart
+        return view(run, reply, speak, fresh=True)
 
     def transcribe(path, run):
         turn = run.session.current if run is not None else None
