@@ -7,7 +7,8 @@
         --report-data eval/data/grading_holdout2.jsonl
 
 Rows come from the calibration set, eval/data/grading_dev2.jsonl and eval/data/grading_holdout.jsonl
-(selected by their `split`); the newest held-out set, holdout2, is read only through --report-data.
+(selected by their `split`); the later held-out sets (holdout2, holdout3, holdout4) are read only
+through --report-data.
 
 Random search over `OfflineParams` followed by one pass of coordinate refinement, maximising
 
@@ -116,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     def run(params: OfflineParams, subset: list[dict]) -> dict:
         grader = base.with_offline_params(params)
         kept, scores, lat, _ = grade_rows(grader, corpus, subset)
-        m = metrics(kept, scores, lat)
-        return m
+        return metrics(kept, scores, lat)
 
     def valid(p: OfflineParams) -> bool:
         return p.partial < p.covered

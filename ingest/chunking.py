@@ -11,8 +11,6 @@ cut: an oversized one becomes a chunk of its own. Chunk ids are content-addresse
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 
 from tutor.corpus import Entry
+from tutor.json_cache import read_json, write_json
 
 MAX_CHARS = 600
 _MD = MarkdownIt("commonmark").disable("inline")  # block boundaries are all chunking needs
@@ -115,10 +114,7 @@ def chunk_corpus(entries: list[Entry], max_chars: int = MAX_CHARS, cache_dir: Pa
     if cache_dir is None:
         return [c for e in entries for c in chunk_entry(e, max_chars)]
     cache_file = Path(cache_dir) / f"chunks-v{CHUNK_CACHE_VERSION}-{max_chars}.json"
-    try:
-        cache = json.loads(cache_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cache = {}
+    cache = read_json(cache_file)
     fresh, out = {}, []
     for e in entries:
         key = e.content_hash() + e.path
@@ -129,12 +125,9 @@ def chunk_corpus(entries: list[Entry], max_chars: int = MAX_CHARS, cache_dir: Pa
         out.extend(Chunk(id=i, entry_id=e.id, text=t, metadata=m) for i, t, m in rows)
     if fresh.keys() != cache.keys():
         try:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(fresh, ensure_ascii=False), encoding="utf-8")
-            tmp.replace(cache_file)
+            write_json(cache_file, fresh)
         except OSError:
-            pass
+            pass  # a cache that cannot be written only costs time
     return out
 
 

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = [
     ("tutor.ui", 4), ("tutor.cli", 4), ("tutor.doctor", 4), ("app", 4), ("ingest.cli", 4), ("ingest.__main__", 4),
     ("tutor.settings", 0), ("tutor.corpus", 0), ("tutor.textnorm", 0), ("tutor.text", 0), ("tutor.segment", 0), ("tutor.embeddings", 0),
-    ("tutor.store", 0), ("tutor.workers", 0), ("tutor.llm", 0), ("tutor.__init__", 0), ("tutor.data", 0),
+    ("tutor.store", 0), ("tutor.workers", 0), ("tutor.json_cache", 0), ("tutor.llm", 0), ("tutor.__init__", 0), ("tutor.data", 0),
     ("ingest.chunking", 1), ("ingest.pipeline", 1), ("ingest.__init__", 1),
     ("tutor.retriever", 2),
     ("tutor.chat", 3), ("tutor.prompts", 3), ("tutor.citations", 3), ("tutor.offline", 3),

@@ -179,8 +179,8 @@ def test_resumable_lists_a_profiles_unfinished_sessions_and_history_rebuilds_the
     store = InterviewStore(Settings().data_dir)
 
     def session(profile, answers):
-        s = Interview.start_new(small_corpus, offline_grader, InterviewConfig(n_questions=2, max_follow_ups=0, seed=1))
-        s.state.profile = profile
+        s = Interview.start_new(small_corpus, offline_grader, InterviewConfig(n_questions=2, max_follow_ups=0, seed=1),
+                                profile=profile)
         s.opening()
         for a in answers:
             s.answer(a)

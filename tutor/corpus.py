@@ -13,12 +13,12 @@ are re-exported here: the rest of the code imports everything corpus-related fro
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from tutor.corpus_model import (CodeBlock, Corpus, CorpusError, Entry, FollowUp, Misconception,
                                 Problem, Source)
 from tutor.corpus_parse import display_path, parse_file, parse_source
+from tutor.json_cache import read_json, write_json
 
 __all__ = ["CodeBlock", "Corpus", "CorpusError", "Entry", "FollowUp", "Misconception", "Problem", "Source",
            "check_corpus", "corpus_files", "load_corpus", "parse_file", "parse_source"]
@@ -71,14 +71,17 @@ def check_corpus(root: Path, cache_dir: Path | None = None) -> tuple[list[Entry]
     if not files:
         problems.append(Problem(display_path(root), 1, "语料目录中没有 .md 文件 (no markdown files)"))
     cache_file = Path(cache_dir) / f"corpus-parse-v{PARSE_CACHE_VERSION}.json" if cache_dir else None
-    cache = _read_json(cache_file) if cache_file else None
+    cache = read_json(cache_file) if cache_file else None
     fresh: dict = {}
     for path in files:
         got, file_problems = _parse_cached(path, root, cache, fresh)
         entries.extend(got)
         problems.extend(file_problems)
     if cache_file is not None and fresh.keys() != (cache or {}).keys():
-        _write_json(cache_file, fresh)
+        try:
+            write_json(cache_file, fresh)
+        except OSError:
+            pass  # a cache that cannot be written only costs time
 
     seen: dict[str, Entry] = {}
     for e in entries:
@@ -98,23 +101,6 @@ def check_corpus(root: Path, cache_dir: Path | None = None) -> tuple[list[Entry]
     problems.sort(key=lambda p: (p.path, p.line))
     unique = list(seen.values())
     return unique, problems
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_json(path: Path, data: dict) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{id(data)}.tmp")
-        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(path)  # atomic: a concurrent reader sees the old or the new cache, never half
-    except OSError:
-        pass  # a cache that cannot be written only costs time
 
 
 def load_corpus(root: Path, strict: bool = True, cache_dir: Path | None = None,

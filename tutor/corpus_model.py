@@ -38,6 +38,10 @@ class Misconception(BaseModel):
         """One line for people (entry page, interview): ✗ claim → ✓ correction."""
         return f"✗ {self.claim} → ✓ {self.correction}"
 
+    def pair(self) -> str:
+        """The corpus's own form, for a model's prompt: 误：claim ｜ 正：correction."""
+        return f"误：{self.claim} ｜ 正：{self.correction}"
+
 
 class CodeBlock(BaseModel):
     lang: str

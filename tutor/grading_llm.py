@@ -109,7 +109,7 @@ def _neutralise(answer: str) -> str:
 def build_messages(entry: Entry, answer: str) -> list[dict[str, str]]:
     points = "\n".join(f"{i + 1}. {kp}" for i, kp in enumerate(entry.key_points))
     reference = entry.answer[:MAX_REFERENCE_CHARS]
-    wrong = "".join(f"- 误：{m.claim} ｜ 正：{m.correction}\n" for m in entry.misconceptions)
+    wrong = "".join(f"- {m.pair()}\n" for m in entry.misconceptions)
     user = (f"题目：{entry.question}\n\n参考答案：\n<reference>\n{reference}\n</reference>\n\n"
             f"评分要点（共 {len(entry.key_points)} 条）：\n{points}\n\n"
             + (f"常见误区（回答里出现这些错误说法时列入 false_statements）：\n{wrong}\n" if wrong else "") +

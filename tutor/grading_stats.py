@@ -15,7 +15,6 @@ mixing old and new analyses. The price is that adding one tag re-analyses every 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 from collections import Counter
@@ -25,6 +24,7 @@ from typing import Sequence
 
 from tutor import textnorm
 from tutor.corpus import Entry
+from tutor.json_cache import read_json, write_json
 from tutor.text import tokenizer_version
 from tutor.textnorm import Analyzer, canonical_text, cjk_bigrams
 
@@ -55,7 +55,7 @@ def corpus_stats(entries: Sequence[Entry], analyzer: Analyzer, cache_dir: Path |
     if key in _MEMORY:
         return _MEMORY[key]
     path = cache_dir / f"grader-terms-{analyzer_version(analyzer)}.json" if cache_dir else None
-    cached = _read(path)
+    cached = read_json(path)
     fresh: dict[str, list[list[str]]] = {}
     stats = CorpusStats(n_docs=len(entries))
     for e, h in zip(entries, hashes):
@@ -83,24 +83,11 @@ def analyzer_version(analyzer: Analyzer) -> str:
     return h.hexdigest()[:12]
 
 
-def _read(path: Path | None) -> dict:
-    if not path or not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}  # a damaged cache is rebuilt, never trusted
-
-
 def _write(path: Path, docs: dict) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         for stale in path.parent.glob("grader-terms-*.json"):  # analyses of an older analyser
             if stale != path:
                 stale.unlink(missing_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(path)
+        write_json(path, docs)
     except OSError as exc:
         log.warning("could not write the grader's term cache: %s", exc)

@@ -146,14 +146,16 @@ class Interview:
 
     @classmethod
     def start_new(cls, corpus: Corpus, grader, config: InterviewConfig | None = None, llm=None,
-                  priority: Callable[[list[Entry]], list[str]] | None = None) -> "Interview":
+                  priority: Callable[[list[Entry]], list[str]] | None = None,
+                  profile: str | None = None) -> "Interview":
         config = config or InterviewConfig()
         if config.seed is None:
             config = config.model_copy(update={"seed": random.randrange(1 << 30)})
         now = _now()
         state = InterviewState(id=datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6],
                                created_at=now, updated_at=now, config=config,
-                               mode=getattr(grader, "mode", "offline"), pool=select_entries(corpus, config, priority))
+                               mode=getattr(grader, "mode", "offline"), pool=select_entries(corpus, config, priority),
+                               profile=profile)
         return cls(state, corpus, grader, llm)
 
     # ---- state helpers ---------------------------------------------------------------------------

@@ -109,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
             from tutor.progress import interview_priority
 
             priority = interview_priority(progress, profile)
-        session = Interview.start_new(corpus, grader, config, llm=llm, priority=priority)
-        session.state.profile = profile  # None with --no-record: then it counts as the configured profile's
+        # profile None (--no-record): the session counts as the configured profile's
+        session = Interview.start_new(corpus, grader, config, llm=llm, priority=priority, profile=profile)
     print(f"【{grader.describe()}】 面试 id：{session.state.id}")
     from tutor.speech_cli import SpeechError, VoiceIO  # voice answers / questions read aloud (tutor/speech.py)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import tempfile
 from collections import defaultdict
@@ -25,6 +26,8 @@ from pathlib import Path
 
 from tutor.corpus import Corpus
 from tutor.grade_model import VERDICT_LABEL
+
+SESSION_ID_RE = re.compile(r"[A-Za-z0-9_-]+")  # 20261122-212616-fe8b8e
 
 STATUS_LABEL = {"answered": "已作答", "skipped": "跳过", "dont_know": "不知道", "revealed": "看了参考答案",
                 "pending": "未作答"}
@@ -141,29 +144,43 @@ class InterviewStore:
     def resumable(self, profile: str, default_profile: str = "default", limit: int = 20) -> list[tuple[str, str]]:
         """(label, id) of `profile`'s unfinished sessions, most recent first. Sessions saved without a
         profile (before profiles were stored, or by `tutor interview --no-record`) belong to
-        `default_profile`. Read as plain JSON (this module must not import the session logic); files
-        that are not sessions are left out here, and `load_text` names them when asked."""
+        `default_profile`. Files that are not sessions are left out."""
         out = []
         for session_id in self.ids():
-            try:
-                state = json.loads(self.load_text(session_id))
-                questions = state["questions"]
-                if state.get("finished") or not questions or (state.get("profile") or default_profile) != profile:
-                    continue
-                answered = sum(1 for q in questions if q.get("done"))
-                current = questions[-1]["turns"][0]["prompt"]
-                total = state["config"]["n_questions"]
-                when = datetime.fromisoformat(state["updated_at"]).astimezone().strftime("%m-%d %H:%M")  # local time
-            except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
-                continue
-            current = current if len(current) <= 24 else current[:24] + "…"
-            out.append((f"{when} · 已完成 {answered}/{total} 题 · 当前：{current}", session_id))
-            if len(out) >= limit:
-                break
+            label = self._resumable_label(session_id, profile, default_profile)[0]
+            if label:
+                out.append((label, session_id))
+                if len(out) >= limit:
+                    break
         return out
+
+    def resumable_text(self, session_id: str, profile: str, default_profile: str = "default") -> str | None:
+        """The saved JSON of `session_id` if `profile` may resume it (by the rule of `resumable`), else None:
+        unknown, finished, someone else's, or not a session."""
+        label, text = self._resumable_label(session_id, profile, default_profile)
+        return text if label else None
+
+    def _resumable_label(self, session_id: str, profile: str, default_profile: str) -> tuple[str | None, str]:
+        """(the list label or None, the file's text). Read as plain JSON: this module must not import the
+        session logic."""
+        try:
+            text = self.load_text(session_id)
+            state = json.loads(text)
+            questions = state["questions"]
+            if state.get("finished") or not questions or (state.get("profile") or default_profile) != profile:
+                return None, text
+            answered = sum(1 for q in questions if q.get("done"))
+            current = questions[-1]["turns"][0]["prompt"]
+            total = state["config"]["n_questions"]
+            when = datetime.fromisoformat(state["updated_at"]).astimezone().strftime("%m-%d %H:%M")  # local time
+        except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+            return None, ""
+        current = current if len(current) <= 24 else current[:24] + "…"
+        return f"{when} · 已完成 {answered}/{total} 题 · 当前：{current}", text
 
     def load_text(self, session_id: str) -> str:
         path = self.dir / f"{session_id}.json"
-        if not path.is_file():
+        # an id is a file name inside the store (ids come from the CLI and the web page): never a path
+        if not SESSION_ID_RE.fullmatch(session_id or "") or not path.is_file():
             raise FileNotFoundError(f"找不到面试记录 `{session_id}`（{self.dir}）")
         return path.read_text(encoding="utf-8")

@@ -63,8 +63,7 @@ def format_entry(n: int, entry: Entry) -> str:
     points = "\n".join(f"- {p}" for p in entry.key_points)
     body = f"问题：{entry.question}\n答案：\n{answer}\n要点：\n{points}"
     if entry.misconceptions:  # lets the model correct a user who asks from one of these beliefs
-        body += "\n常见误区（误 = 错误说法，正 = 正确说法）：\n" + "\n".join(
-            f"- 误：{m.claim} ｜ 正：{m.correction}" for m in entry.misconceptions)
+        body += "\n常见误区（误 = 错误说法，正 = 正确说法）：\n" + "\n".join(f"- {m.pair()}" for m in entry.misconceptions)
     return f'<entry n="{n}" id="{entry.id}">\n{quote(body)}\n</entry>'
 
 

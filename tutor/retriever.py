@@ -27,7 +27,6 @@ size); its scores are tested equal to `rank_bm25.BM25Okapi`, whose formula and I
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -43,6 +42,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from tutor.corpus import Corpus, Entry, load_corpus
+from tutor.json_cache import read_json, write_json
 from tutor.settings import Settings, get_settings
 from tutor.text import compact, is_concept, tokenize, tokenizer_version
 
@@ -170,12 +170,7 @@ class HybridIndex:
     def _tokens(self, cache_dir: Path | None):
         """Tokenised head/body documents, cached on disk by entry content hash."""
         cache_file = cache_dir / f"tokens-{tokenizer_version()}-{DOCS_VERSION}.json" if cache_dir else None
-        cache: dict = {}
-        if cache_file and cache_file.exists():
-            try:
-                cache = json.loads(cache_file.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                cache = {}
+        cache = read_json(cache_file)
         heads, bodies, fresh = [], [], {}
         keys = [e.content_hash() for e in self.entries]
         computed = _tokenize_entries({k: e for k, e in zip(keys, self.entries) if k not in cache})
@@ -187,10 +182,7 @@ class HybridIndex:
             bodies.append(body)
         if cache_file and (dirty or len(fresh) != len(cache)):
             try:
-                cache_file.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache_file.with_suffix(".tmp")
-                tmp.write_text(json.dumps(fresh, ensure_ascii=False), encoding="utf-8")
-                tmp.replace(cache_file)
+                write_json(cache_file, fresh)
             except OSError as exc:
                 log.warning("could not write token cache: %s", exc)
         return heads, bodies

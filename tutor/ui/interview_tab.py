@@ -229,11 +229,12 @@ def build_interview_tab(svc: Services) -> InterviewTab:
         if not session_id:
             return blank("没有可以继续的面试：先开始一场新的。", run)
         profile = svc.profile(getattr(request, "username", None))
-        if session_id not in dict((i, l) for l, i in store.resumable(profile, default_profile=svc.profile(None))):
+        text = store.resumable_text(session_id, profile, default_profile=svc.profile(None))
+        if text is None:
             return blank(f"找不到可以继续的面试 `{session_id}`：它可能已经结束，或属于其他用户。", run)
         try:
-            session = Interview.from_json(store.load_text(session_id), svc.corpus, svc.grader, svc.grader.llm)
-        except (OSError, ValueError) as exc:  # a damaged file: say which, delete nothing
+            session = Interview.from_json(text, svc.corpus, svc.grader, svc.grader.llm)
+        except ValueError as exc:  # a damaged file: say which, delete nothing
             return blank(f"这场面试的记录无法读取（{store.dir / (session_id + '.json')}）：{str(exc)[:200]}", run)
         run = InterviewRun(session, profile=profile)
         run.transcript = [{"role": role, "content": text} for role, text in session.history()]

@@ -116,8 +116,8 @@ class Services:
             from tutor.progress import interview_priority
 
             priority = interview_priority(store, profile)
-        session = Interview.start_new(self.corpus, grader, config, llm=grader.llm, priority=priority)
-        session.state.profile = profile  # the page offers to resume only the profile's own interviews
+        # the profile is saved with the session: the page offers to resume only the profile's own
+        session = Interview.start_new(self.corpus, grader, config, llm=grader.llm, priority=priority, profile=profile)
         if only is not None:
             session.state.pool = [only]  # practise exactly this entry (code entries included)
         return session
