@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -23,15 +24,36 @@ def parse_auth(value: str | None) -> list[tuple[str, str]]:
     return pairs
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether `port` on `host` is taken (another tutor already running, most likely)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="大模型面试辅导 Web 界面")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("TUTOR_PORT", 7860)))
+    parser.add_argument("--port", type=int, default=None, help="端口（默认 TUTOR_PORT 或 7860）")
     args = parser.parse_args(argv)
+    if args.port is None:
+        try:
+            args.port = int(os.environ.get("TUTOR_PORT") or 7860)
+        except ValueError:
+            parser.error(f"TUTOR_PORT 应为端口号，当前是 {os.environ['TUTOR_PORT']!r}")
 
     auth = parse_auth(os.environ.get("TUTOR_AUTH"))
     if args.host not in ("127.0.0.1", "localhost", "::1") and not auth:
         print(f"拒绝在 {args.host} 上无认证地提供服务：请设置 TUTOR_AUTH=\"用户名:密码\" 后重试。", file=sys.stderr)
+        return 2
+
+    # before the index is built: a second `python app.py` should say so at once, not after a minute
+    if port_in_use(args.host, args.port):
+        print(f"端口 {args.port} 已被占用：可能已经有一个辅导程序在运行（打开 http://{args.host}:{args.port} ），"
+              f"或换一个端口：python app.py --port {args.port + 1}（或设置 TUTOR_PORT）。", file=sys.stderr)
         return 2
 
     from ingest.pipeline import ensure_index

@@ -382,6 +382,24 @@ def test_serving_beyond_localhost_requires_auth(tmp_path):
     assert done.returncode == 2 and "TUTOR_AUTH" in done.stderr
 
 
+def test_a_port_in_use_or_a_bad_port_is_refused_at_once(tmp_path):
+    """A second `python app.py` (the port is taken) says so before building anything, in Chinese."""
+    import socket
+
+    env = clean_env(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and f"端口 {port} 已被占用" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "data").exists()  # refused before the index was built
+    done = subprocess.run([sys.executable, str(ROOT / "app.py")], cwd=tmp_path, env={**env, "TUTOR_PORT": "abc"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "TUTOR_PORT 应为端口号" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_login_names_select_progress_profiles(tmp_path_factory, ui_index):
     """With TUTOR_AUTH, each login has its own progress; the page needs a login."""
     import shutil
