@@ -27,6 +27,8 @@ def parse_auth(value: str | None) -> list[tuple[str, str]]:
 def port_in_use(host: str, port: int) -> bool:
     """Whether `port` on `host` is taken (another tutor already running, most likely)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        # as the server will: a port left in TIME_WAIT by a tutor that just stopped is free to use
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

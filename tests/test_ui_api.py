@@ -400,6 +400,26 @@ def test_a_port_in_use_or_a_bad_port_is_refused_at_once(tmp_path):
     assert done.returncode == 2 and "TUTOR_PORT 应为端口号" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_port_just_released_by_a_stopped_tutor_is_free():
+    """Restarting the app right away must work: a port in TIME_WAIT is not "in use" (found by restarting)."""
+    import socket
+
+    from app import port_in_use
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    client_side = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    assert port_in_use("127.0.0.1", port)
+    accepted.close()  # the server side closes first: its port is left in TIME_WAIT
+    client_side.close()
+    server.close()
+    assert not port_in_use("127.0.0.1", port)
+
+
 def test_login_names_select_progress_profiles(tmp_path_factory, ui_index):
     """With TUTOR_AUTH, each login has its own progress; the page needs a login."""
     import shutil
