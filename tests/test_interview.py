@@ -336,3 +336,25 @@ def test_cli_interview_runs_saves_and_resumes(small_corpus, tutor_env, monkeypat
     assert (Settings().data_dir / "interviews" / f"{session_id}.md").is_file()
     assert main(["interview", "--list"]) == 0 and session_id in capsys.readouterr().out
     assert main(["interview", "--resume", "nope"]) == 2
+
+
+def test_a_damaged_or_hostile_session_is_refused_clearly_and_kept(small_corpus, tutor_env, monkeypatch, capsys):
+    """A session file that is not a session (hand-edited, truncated) or an id that is a path: a Chinese
+    message and exit 2, no traceback, and the file stays where it was."""
+    from tutor.cli import main
+
+    monkeypatch.setenv("TUTOR_CORPUS_DIR", str(small_corpus.root))
+    store = InterviewStore(Settings().data_dir)
+    store.dir.mkdir(parents=True)
+    (store.dir / "broken.json").write_text('{"id": "broken", "questions": [{"turns": [{"kind": "bogus"}]}]}',
+                                           encoding="utf-8")
+    (store.dir / "cut.json").write_text('{"id": "cut", "quest', encoding="utf-8")
+    for session_id in ("broken", "cut"):
+        with pytest.raises(ValueError, match="面试记录已损坏"):
+            Interview.from_json(store.load_text(session_id), small_corpus, None)
+        assert main(["interview", "--resume", session_id]) == 2
+        err = capsys.readouterr().err
+        assert "面试记录已损坏" in err and f"{session_id}.json" in err and "Traceback" not in err
+        assert (store.dir / f"{session_id}.json").is_file()
+    assert main(["interview", "--resume", "../" + store.dir.name + "/broken"]) == 2  # an id is never a path
+    assert "找不到面试记录" in capsys.readouterr().err

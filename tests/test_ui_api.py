@@ -491,6 +491,15 @@ def test_interview_resumes_after_a_restart_for_its_own_user_only(tmp_path_factor
         out = iv(alice.predict("不知道", False, api_name="/interview_answer"))
         assert "面试已结束" in out["question"] and out["report"].startswith("# 模拟面试报告")
         assert alice.predict(api_name="/interview_resumable")["choices"] == []  # finished: no longer offered
+
+        # a damaged file that still looks resumable: a clear message, the file kept, nothing else lost
+        saved = json.loads((tmp / "data" / "interviews" / f"{session_id}.json").read_text(encoding="utf-8"))
+        saved.update(id="damaged", finished=False)
+        saved["questions"][-1]["turns"][0]["kind"] = "bogus"
+        damaged = tmp / "data" / "interviews" / "damaged.json"
+        damaged.write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
+        out = iv(alice.predict("damaged", False, api_name="/interview_resume"))
+        assert "面试记录已损坏" in out["status"] and "文件保留未删除" in out["status"] and damaged.is_file()
     finally:
         app.stop()
 

@@ -348,7 +348,13 @@ class Interview:
 
     @classmethod
     def from_json(cls, data: str, corpus: Corpus, grader, llm=None) -> "Interview":
-        return cls(InterviewState.model_validate_json(data), corpus, grader, llm)
+        """A saved session; ValueError in Chinese when the text is not one (damaged, or hand-edited)."""
+        try:
+            state = InterviewState.model_validate_json(data)
+        except ValueError as exc:  # pydantic's ValidationError: not JSON, or not a session's fields
+            where = "; ".join(".".join(map(str, e["loc"])) for e in getattr(exc, "errors", lambda: [])()[:3])
+            raise ValueError(f"面试记录已损坏，无法继续（{where or '不是合法的 JSON'}）") from None
+        return cls(state, corpus, grader, llm)
 
 
 def _now() -> str:

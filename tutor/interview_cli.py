@@ -99,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
         except FileNotFoundError as exc:
             print(f"{exc}。可用 `tutor interview --list` 查看已保存的面试。", file=sys.stderr)
             return 2
+        except ValueError as exc:  # a damaged session file: say which, delete nothing
+            print(f"{exc}：{store.dir / (session_id + '.json')}（文件保留未删除）。", file=sys.stderr)
+            return 2
     else:
         topics = [t.strip() for raw in args.topics for t in raw.replace("，", ",").split(",") if t.strip()]
         follow_ups = settings.interview_follow_ups if args.follow_ups is None else args.follow_ups

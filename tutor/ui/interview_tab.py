@@ -235,7 +235,7 @@ def build_interview_tab(svc: Services) -> InterviewTab:
         try:
             session = Interview.from_json(text, svc.corpus, svc.grader, svc.grader.llm)
         except ValueError as exc:  # a damaged file: say which, delete nothing
-            return blank(f"这场面试的记录无法读取（{store.dir / (session_id + '.json')}）：{str(exc)[:200]}", run)
+            return blank(f"{exc}。文件保留未删除：{store.dir / (session_id + '.json')}；可以开始一场新的面试。", run)
         run = InterviewRun(session, profile=profile)
         run.transcript = [{"role": role, "content": text} for role, text in session.history()]
         reply = session.opening()
